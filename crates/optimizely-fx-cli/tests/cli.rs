@@ -1,0 +1,153 @@
+//! The `optimizely-fx` binary, run as a user would run it.
+
+use std::process::{Command, Output};
+
+use optimizely_fx_devserver::{DevServer, DevServerConfig};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/datafiles");
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_optimizely-fx"))
+        .args(args)
+        .env_remove("OPTIMIZELY_DATAFILE_ACCESS_TOKEN")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn inspect_a_datafile_file_as_json() {
+    let path = fixture("go-odp-test-datafile.json");
+    let output = run(&["datafile", "inspect", "--datafile", &path, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(summary["revision"], "101");
+    assert_eq!(summary["flags"], 1);
+    assert_eq!(summary["odp"]["integrated"], true);
+    assert_eq!(summary["odp"]["host"], "https://api.zaius.com");
+    assert_eq!(
+        summary["odp"]["segments"],
+        serde_json::json!(["odp-segment-1", "odp-segment-2", "odp-segment-3"])
+    );
+    assert!(!stdout(&output).contains("W4WzcEs-ABgXorzY7h1LCQ"));
+}
+
+#[test]
+fn inspect_text_output_redacts_the_public_key() {
+    let path = fixture("js-test_data.odpIntegratedConfigWithSegments.json");
+    let output = run(&["datafile", "inspect", "--datafile", &path]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("integrated (host"), "{text}");
+    assert!(text.contains("<redacted>"));
+    assert!(!text.contains("W4WzcEs-ABgXorzY7h1LCQ"));
+}
+
+#[test]
+fn inspect_a_datafile_without_odp() {
+    let path = fixture("js-test_data.decideConfig.json");
+    let output = run(&["datafile", "inspect", "--datafile", &path, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(summary["odp"]["integrated"], false);
+}
+
+#[test]
+fn inspect_by_sdk_key_against_the_dev_server() {
+    let json = std::fs::read_to_string(fixture("go-decide-test-datafile.json")).unwrap();
+    let server = DevServer::start(DevServerConfig::default().datafile("cli-key", json)).unwrap();
+    let template = server.datafile_url_template();
+    let output = run(&[
+        "datafile",
+        "inspect",
+        "--sdk-key",
+        "cli-key",
+        "--datafile-url-template",
+        &template,
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(summary["flags"], 3);
+}
+
+#[test]
+fn unknown_sdk_key_fails_with_a_message() {
+    let server = DevServer::start(DevServerConfig::default()).unwrap();
+    let template = server.datafile_url_template();
+    let output = run(&[
+        "datafile",
+        "inspect",
+        "--sdk-key",
+        "missing",
+        "--datafile-url-template",
+        &template,
+        "--ready-timeout",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("error: client not ready"), "{}", stderr(&output));
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let output = run(&["datafile", "inspect", "--datafile", "/no/such/datafile.json"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("/no/such/datafile.json"));
+}
+
+#[test]
+fn bad_json_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("ofx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.json");
+    std::fs::write(&path, "{\"version\": ").unwrap();
+    let output = run(&["datafile", "inspect", "--datafile", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("malformed"), "{}", stderr(&output));
+}
+
+#[test]
+fn unsupported_version_is_an_error() {
+    let path = fixture("js-test_data.unsupportedVersionConfig.json");
+    let output = run(&["datafile", "inspect", "--datafile", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("version"), "{}", stderr(&output));
+}
+
+#[test]
+fn unknown_flag_and_missing_source_are_usage_errors() {
+    let output = run(&["datafile", "inspect", "--bogus"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--bogus"));
+    let output = run(&["datafile", "inspect"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = run(&[
+        "datafile",
+        "inspect",
+        "--datafile",
+        "a.json",
+        "--sdk-key",
+        "k",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn demo_runs_offline_and_exits_zero() {
+    let output = run(&["demo"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("revision 1: 3 flags"), "{text}");
+}

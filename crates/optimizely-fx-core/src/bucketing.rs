@@ -1,0 +1,151 @@
+//! Bucketing: MurmurHash3 (x86, 32-bit) of `bucketing id + entity id`, scaled to a bucket value
+//! in `0..10000`, and the lookup of a bucket value in a traffic allocation.
+//!
+//! The hash runs over the two strings as one byte stream, so no key string is ever built.
+
+/// Seed of every Optimizely bucketing hash.
+pub const HASH_SEED: u32 = 1;
+
+/// Number of buckets: bucket values lie in `0..MAX_TRAFFIC_VALUE`.
+pub const MAX_TRAFFIC_VALUE: u32 = 10_000;
+
+const MAX_HASH_VALUE: f64 = 4_294_967_296.0;
+const C1: u32 = 0xcc9e_2d51;
+const C2: u32 = 0x1b87_3593;
+
+/// MurmurHash3 x86_32 of `data` with `seed`.
+///
+/// ```
+/// use optimizely_fx_core::bucketing::murmur3_x86_32;
+/// assert_eq!(murmur3_x86_32(b"user0", 1), 3_187_651_526);
+/// ```
+pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
+    murmur3_x86_32_concat(data, &[], seed)
+}
+
+/// MurmurHash3 x86_32 of the concatenation `first ++ second`, without building it.
+pub fn murmur3_x86_32_concat(first: &[u8], second: &[u8], seed: u32) -> u32 {
+    let mut h = seed;
+    let first_blocks = first.len() / 4 * 4;
+    for block in first[..first_blocks].chunks_exact(4) {
+        h = mix_block(
+            h,
+            u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+        );
+    }
+    let mut carry = [0u8; 4];
+    let carried = first.len() - first_blocks;
+    carry[..carried].copy_from_slice(&first[first_blocks..]);
+    let take = (4 - carried).min(second.len());
+    carry[carried..carried + take].copy_from_slice(&second[..take]);
+    let rest = &second[take..];
+    let pending = carried + take;
+    if pending == 4 {
+        h = mix_block(h, u32::from_le_bytes(carry));
+        let rest_blocks = rest.len() / 4 * 4;
+        for block in rest[..rest_blocks].chunks_exact(4) {
+            h = mix_block(
+                h,
+                u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+            );
+        }
+        let tail = &rest[rest_blocks..];
+        h = mix_tail(h, tail);
+    } else {
+        h = mix_tail(h, &carry[..pending]);
+    }
+    let total_len = first.len().wrapping_add(second.len()) as u32;
+    finalize(h ^ total_len)
+}
+
+fn scramble(k: u32) -> u32 {
+    k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2)
+}
+
+fn mix_block(h: u32, k: u32) -> u32 {
+    (h ^ scramble(k))
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
+}
+
+fn mix_tail(h: u32, tail: &[u8]) -> u32 {
+    if tail.is_empty() {
+        return h;
+    }
+    let k = tail
+        .iter()
+        .rev()
+        .fold(0u32, |k, &byte| (k << 8) | u32::from(byte));
+    h ^ scramble(k)
+}
+
+fn finalize(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// The bucket value (`0..10000`) of a user for an entity: the hash of
+/// `bucketing_id + entity_id` scaled exactly as the official SDKs do.
+///
+/// ```
+/// use optimizely_fx_core::bucketing::bucket_value;
+/// assert_eq!(bucket_value("user1", "18322080788"), 5674);
+/// ```
+pub fn bucket_value(bucketing_id: &str, entity_id: &str) -> u32 {
+    let hash = murmur3_x86_32_concat(bucketing_id.as_bytes(), entity_id.as_bytes(), HASH_SEED);
+    scale_hash(hash)
+}
+
+/// Scales a 32-bit hash to a bucket value: `floor(hash / 2^32 * 10000)`, computed in `f64`.
+pub fn scale_hash(hash: u32) -> u32 {
+    // The product is in [0, 10000), so the cast truncates exactly like `Math.floor`.
+    (f64::from(hash) / MAX_HASH_VALUE * f64::from(MAX_TRAFFIC_VALUE)) as u32
+}
+
+/// Finds the allocation a bucket value falls into: the first `(end_of_range, entity)` pair, in
+/// the given order, whose exclusive `end_of_range` is greater than `bucket`.
+///
+/// ```
+/// use optimizely_fx_core::bucketing::allocate;
+/// let ranges = [(5000, "a"), (10000, "b")];
+/// assert_eq!(allocate(ranges, 4999), Some("a"));
+/// assert_eq!(allocate(ranges, 5000), Some("b"));
+/// ```
+pub fn allocate<T>(ranges: impl IntoIterator<Item = (u32, T)>, bucket: u32) -> Option<T> {
+    ranges
+        .into_iter()
+        .find(|(end_of_range, _)| bucket < *end_of_range)
+        .map(|(_, entity)| entity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_point_does_not_change_the_hash() {
+        let key = b"a-longer-key-with-tail";
+        let whole = murmur3_x86_32(key, 1);
+        for split in 0..=key.len() {
+            let (a, b) = key.split_at(split);
+            assert_eq!(murmur3_x86_32_concat(a, b, 1), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn reference_values_of_the_algorithm() {
+        assert_eq!(murmur3_x86_32(b"", 0), 0);
+        assert_eq!(murmur3_x86_32(b"", 1), 0x514e_28b7);
+        assert_eq!(murmur3_x86_32(b"hello", 0), 0x248b_fa47);
+    }
+
+    #[test]
+    fn scale_bounds() {
+        assert_eq!(scale_hash(0), 0);
+        assert_eq!(scale_hash(u32::MAX), 9999);
+    }
+}

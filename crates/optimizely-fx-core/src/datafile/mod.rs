@@ -1,0 +1,182 @@
+//! Reading datafile JSON: the raw serde model, the supported versions and the rejection rules.
+//!
+//! [`ProjectConfig::parse`](crate::ProjectConfig::parse) is the entry point; this module turns
+//! the text into the raw model or a [`DatafileError`].
+
+mod error;
+pub(crate) mod raw;
+
+pub use error::{DatafileError, DatafileWarning};
+
+use raw::{RawDatafile, VersionOnly};
+use serde_json::error::Category;
+use std::fmt;
+
+/// How deep JSON arrays and objects may nest in a datafile (the JSON parser refuses the
+/// 128th level, which keeps parsing free of stack overflows).
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// The datafile format versions this SDK reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatafileVersion {
+    /// Version `"2"`: legacy experiments only.
+    V2,
+    /// Version `"3"`.
+    V3,
+    /// Version `"4"`: feature flags, rollouts, typed audiences (all current datafiles).
+    V4,
+}
+
+impl DatafileVersion {
+    /// The version as written in the datafile.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V2 => "2",
+            Self::V3 => "3",
+            Self::V4 => "4",
+        }
+    }
+
+    fn from_datafile(version: &str) -> Option<Self> {
+        match version {
+            "2" => Some(Self::V2),
+            "3" => Some(Self::V3),
+            "4" => Some(Self::V4),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DatafileVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses and checks the datafile text: JSON shape, version, integration keys.
+pub(crate) fn parse_raw(json: &str) -> Result<(RawDatafile, DatafileVersion), DatafileError> {
+    if !json.trim_start().starts_with('{') {
+        return Err(not_an_object(json));
+    }
+    let raw: RawDatafile = serde_json::from_str(json).map_err(|err| explain_failure(json, &err))?;
+    let version = DatafileVersion::from_datafile(&raw.version).ok_or_else(|| {
+        DatafileError::UnsupportedVersion {
+            version: raw.version.clone(),
+        }
+    })?;
+    if raw.integrations.iter().any(|i| i.key.is_none()) {
+        return Err(DatafileError::MissingIntegrationKey);
+    }
+    Ok((raw, version))
+}
+
+/// Builds the error for a failed parse. Runs only on failure, so it may parse again to learn
+/// more (the failing path, the version) without slowing the successful path down.
+fn explain_failure(json: &str, err: &serde_json::Error) -> DatafileError {
+    match err.classify() {
+        Category::Data => {
+            if let Some(unsupported) = unsupported_version(json) {
+                return unsupported;
+            }
+            let (path, reason) = locate_failure(json, err);
+            DatafileError::InvalidProperty { path, reason }
+        }
+        Category::Syntax | Category::Eof | Category::Io => {
+            if nesting_depth_exceeds(json, MAX_JSON_DEPTH) {
+                let (path, _) = locate_failure(json, err);
+                DatafileError::NestingTooDeep {
+                    path: strip_trailing_indices(&path).to_owned(),
+                    limit: MAX_JSON_DEPTH,
+                }
+            } else {
+                DatafileError::Malformed {
+                    detail: err.to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// The error for a text that is not a JSON object (serde would read an array positionally).
+fn not_an_object(json: &str) -> DatafileError {
+    match serde_json::from_str::<serde::de::IgnoredAny>(json) {
+        Ok(_) => DatafileError::InvalidProperty {
+            path: "datafile".to_owned(),
+            reason: "expected a JSON object".to_owned(),
+        },
+        Err(err) => explain_failure(json, &err),
+    }
+}
+
+/// The version error when the datafile names a version we do not read.
+fn unsupported_version(json: &str) -> Option<DatafileError> {
+    let only: VersionOnly = serde_json::from_str(json).ok()?;
+    let version = match only.version? {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    DatafileVersion::from_datafile(&version)
+        .is_none()
+        .then_some(DatafileError::UnsupportedVersion { version })
+}
+
+/// Re-parses with path tracking to name the property that failed.
+fn locate_failure(json: &str, original: &serde_json::Error) -> (String, String) {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    match serde_path_to_error::deserialize::<_, RawDatafile>(&mut deserializer) {
+        Err(located) => {
+            let path = located.path().to_string();
+            let path = if path == "." {
+                "datafile".to_owned()
+            } else {
+                path
+            };
+            (path, located.inner().to_string())
+        }
+        Ok(_) => ("datafile".to_owned(), original.to_string()),
+    }
+}
+
+/// `conditions[0][0][0]` → `conditions`: names the property holding the deep value rather
+/// than listing every level.
+fn strip_trailing_indices(path: &str) -> &str {
+    let mut rest = path;
+    while let Some(open) = rest.strip_suffix(']').and_then(|inner| inner.rfind('[')) {
+        let digits = &rest[open + 1..rest.len() - 1];
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            break;
+        }
+        rest = &rest[..open];
+    }
+    if rest.is_empty() { path } else { rest }
+}
+
+/// Whether arrays/objects nest deeper than `limit` anywhere in `json` (strings skipped).
+fn nesting_depth_exceeds(json: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}

@@ -1,0 +1,93 @@
+//! Log lines as data. The core never logs; it hands lines to a [`LogSink`] chosen by the
+//! caller, and formats a line only when the sink wants its level.
+
+use std::fmt;
+
+/// Severity of a log line, as the official SDKs use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Something is wrong (e.g. an unknown flag key).
+    Error,
+    /// Something is odd (e.g. an audience condition of an unknown type).
+    Warn,
+    /// A decision step (e.g. `User u is in variation v of experiment e.`).
+    Info,
+    /// Detail (e.g. why a condition evaluated to unknown).
+    Debug,
+}
+
+/// Receives log lines from the core.
+///
+/// The SDK forwards them to the `log` facade; tests collect them in a `Vec<LogLine>`; `()`
+/// drops everything without formatting anything.
+pub trait LogSink {
+    /// Whether lines of `level` are wanted. Lines of unwanted levels are never formatted.
+    fn enabled(&self, level: LogLevel) -> bool;
+    /// One line.
+    fn log(&mut self, level: LogLevel, message: fmt::Arguments<'_>);
+}
+
+impl LogSink for () {
+    fn enabled(&self, _level: LogLevel) -> bool {
+        false
+    }
+
+    fn log(&mut self, _level: LogLevel, _message: fmt::Arguments<'_>) {}
+}
+
+/// A formatted log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Its severity.
+    pub level: LogLevel,
+    /// Its text.
+    pub message: String,
+}
+
+impl LogSink for Vec<LogLine> {
+    fn enabled(&self, _level: LogLevel) -> bool {
+        true
+    }
+
+    fn log(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
+        self.push(LogLine {
+            level,
+            message: message.to_string(),
+        });
+    }
+}
+
+/// Where decide writes: the decision's reasons (only when requested) and the log sink.
+pub(crate) struct Trace<'a> {
+    reasons: Option<&'a mut Vec<String>>,
+    sink: &'a mut dyn LogSink,
+}
+
+impl<'a> Trace<'a> {
+    pub(crate) fn new(reasons: Option<&'a mut Vec<String>>, sink: &'a mut dyn LogSink) -> Self {
+        Self { reasons, sink }
+    }
+
+    /// A line that is also a decide reason.
+    pub(crate) fn reason(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
+        let wanted_by_sink = self.sink.enabled(level);
+        match self.reasons.as_deref_mut() {
+            Some(reasons) => {
+                let text = message.to_string();
+                if wanted_by_sink {
+                    self.sink.log(level, format_args!("{text}"));
+                }
+                reasons.push(text);
+            }
+            None if wanted_by_sink => self.sink.log(level, message),
+            None => {}
+        }
+    }
+
+    /// A line for the log only.
+    pub(crate) fn log(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
+        if self.sink.enabled(level) {
+            self.sink.log(level, message);
+        }
+    }
+}

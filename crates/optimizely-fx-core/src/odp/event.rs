@@ -1,0 +1,510 @@
+//! ODP events: what a caller builds ([`OdpEvent`]), the checks it must pass, and the enriched
+//! form that goes on the wire ([`WireOdpEvent`]).
+
+use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+
+/// Event type used when the caller gives none (or an empty one).
+pub const DEFAULT_EVENT_TYPE: &str = "fullstack";
+/// The identifier key every `fs_user_id` / `fs-user-id` spelling is normalised to.
+pub const FS_USER_ID: &str = "fs_user_id";
+/// Default `data_source_type` added to every event.
+pub const DATA_SOURCE_TYPE: &str = "sdk";
+/// Default `data_source` added to every event.
+pub const DATA_SOURCE: &str = "rust-sdk";
+
+/// Largest magnitude a number may have to be sent to ODP (2^53, as the official SDKs check).
+const MAX_SAFE_NUMBER: f64 = 9_007_199_254_740_992.0;
+
+/// A value in an ODP event's `data`: string, integer, float, bool or null.
+///
+/// `From` impls make building data natural:
+///
+/// ```
+/// use optimizely_fx_core::odp::OdpValue;
+/// assert_eq!(OdpValue::from("v"), OdpValue::String("v".into()));
+/// assert_eq!(OdpValue::from(3), OdpValue::Integer(3));
+/// assert_eq!(OdpValue::from(None::<String>), OdpValue::Null);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum OdpValue {
+    /// A string.
+    String(String),
+    /// An integer. Valid when its magnitude is at most 2^53.
+    Integer(i64),
+    /// A float. Valid when finite with a magnitude of at most 2^53.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// JSON `null`.
+    Null,
+}
+
+impl OdpValue {
+    /// Why this value cannot be sent to ODP, or `None` when it can.
+    fn invalid_reason(&self) -> Option<&'static str> {
+        match *self {
+            OdpValue::Integer(i) if i.unsigned_abs() > MAX_SAFE_NUMBER as u64 => {
+                Some("integer magnitude exceeds 2^53")
+            }
+            OdpValue::Float(f) if !f.is_finite() => Some("number is not finite"),
+            OdpValue::Float(f) if f.abs() > MAX_SAFE_NUMBER => {
+                Some("number magnitude exceeds 2^53")
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for OdpValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OdpValue::String(s) => serializer.serialize_str(s),
+            OdpValue::Integer(i) => serializer.serialize_i64(*i),
+            OdpValue::Float(f) => serializer.serialize_f64(*f),
+            OdpValue::Bool(b) => serializer.serialize_bool(*b),
+            OdpValue::Null => serializer.serialize_unit(),
+        }
+    }
+}
+
+impl From<&str> for OdpValue {
+    fn from(v: &str) -> Self {
+        OdpValue::String(v.to_owned())
+    }
+}
+
+impl From<String> for OdpValue {
+    fn from(v: String) -> Self {
+        OdpValue::String(v)
+    }
+}
+
+impl From<&String> for OdpValue {
+    fn from(v: &String) -> Self {
+        OdpValue::String(v.clone())
+    }
+}
+
+impl From<bool> for OdpValue {
+    fn from(v: bool) -> Self {
+        OdpValue::Bool(v)
+    }
+}
+
+impl From<f64> for OdpValue {
+    fn from(v: f64) -> Self {
+        OdpValue::Float(v)
+    }
+}
+
+impl From<f32> for OdpValue {
+    fn from(v: f32) -> Self {
+        OdpValue::Float(f64::from(v))
+    }
+}
+
+impl From<u64> for OdpValue {
+    fn from(v: u64) -> Self {
+        i64::try_from(v).map_or(OdpValue::Float(v as f64), OdpValue::Integer)
+    }
+}
+
+impl From<usize> for OdpValue {
+    fn from(v: usize) -> Self {
+        OdpValue::from(v as u64)
+    }
+}
+
+macro_rules! odp_value_from_small_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for OdpValue {
+            fn from(v: $t) -> Self {
+                OdpValue::Integer(i64::from(v))
+            }
+        }
+    )*};
+}
+odp_value_from_small_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl<T: Into<OdpValue>> From<Option<T>> for OdpValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(OdpValue::Null, Into::into)
+    }
+}
+
+impl From<()> for OdpValue {
+    fn from(_: ()) -> Self {
+        OdpValue::Null
+    }
+}
+
+/// An ODP event as the caller describes it: action, optional type, identifiers and data.
+///
+/// This is the input of `send_odp_event`; it is checked and enriched into a [`WireOdpEvent`]
+/// by [`OdpEvent::into_wire`]. Later entries with the same identifier or data key replace
+/// earlier ones.
+///
+/// ```
+/// use optimizely_fx_core::odp::OdpEvent;
+/// let event = OdpEvent::new("purchased")
+///     .identifier("fs_user_id", "user123")
+///     .identifier("email", "a@b.c")
+///     .data("count", 1)
+///     .data("coupon", None::<String>);
+/// assert_eq!(event.action(), "purchased");
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OdpEvent {
+    event_type: Option<String>,
+    action: String,
+    identifiers: Vec<(String, String)>,
+    data: Vec<(String, OdpValue)>,
+}
+
+impl OdpEvent {
+    /// A new event with the given action, type `fullstack`, no identifiers and no data.
+    pub fn new(action: impl Into<String>) -> Self {
+        OdpEvent {
+            action: action.into(),
+            ..OdpEvent::default()
+        }
+    }
+
+    /// Sets the event type (an empty type means the default, `fullstack`).
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Adds an identifier, e.g. `("email", "a@b.c")` or `("fs_user_id", "user123")`.
+    pub fn identifier(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.identifiers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds identifiers from any iterator of key/value pairs.
+    pub fn identifiers<K, V>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.identifiers
+            .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Adds a data entry; the value may be a string, number, bool, `None` or `()` (null).
+    pub fn data(mut self, key: impl Into<String>, value: impl Into<OdpValue>) -> Self {
+        self.data.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds data entries from any iterator of key/value pairs.
+    pub fn data_entries<K, V>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<OdpValue>,
+    {
+        self.data
+            .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// The action, as given.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// Checks the event and turns it into what is sent: type defaulted, `fs_user_id` spellings
+    /// normalised, default data added (user data overrides it).
+    ///
+    /// Checks, in order: the action is not empty; at least one identifier; every data value is
+    /// a string, a finite number with a magnitude of at most 2^53, a bool or null.
+    /// `idempotence_id` should be a fresh UUID v4 and `sdk_version` the SDK's version.
+    pub fn into_wire(
+        self,
+        idempotence_id: String,
+        sdk_version: &str,
+    ) -> Result<WireOdpEvent, OdpEventError> {
+        self.check()?;
+        let event_type = match self.event_type {
+            Some(t) if !t.is_empty() => t,
+            _ => DEFAULT_EVENT_TYPE.to_owned(),
+        };
+        Ok(WireOdpEvent {
+            event_type,
+            action: self.action,
+            identifiers: normalise_identifiers(self.identifiers),
+            data: enrich_data(self.data, idempotence_id, sdk_version),
+        })
+    }
+
+    fn check(&self) -> Result<(), OdpEventError> {
+        if self.action.is_empty() {
+            return Err(OdpEventError::InvalidAction);
+        }
+        if self.identifiers.is_empty() {
+            return Err(OdpEventError::MissingIdentifiers);
+        }
+        for (key, value) in &self.data {
+            if let Some(reason) = value.invalid_reason() {
+                return Err(OdpEventError::InvalidData {
+                    key: key.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why an [`OdpEvent`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OdpEventError {
+    /// The action is empty.
+    #[error("ODP action is not valid (cannot be empty).")]
+    InvalidAction,
+    /// No identifiers were given.
+    #[error("ODP events must have at least one key-value pair in identifiers.")]
+    MissingIdentifiers,
+    /// A data value cannot be sent.
+    #[error("ODP data is not valid. (key \"{key}\": {reason})")]
+    InvalidData {
+        /// The data key whose value was refused.
+        key: String,
+        /// What is wrong with the value.
+        reason: &'static str,
+    },
+}
+
+/// A checked, enriched ODP event, serialised as `{"type","action","identifiers","data"}` — one
+/// element of the JSON array POSTed to `{host}/v3/events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireOdpEvent {
+    event_type: String,
+    action: String,
+    identifiers: Vec<(String, String)>,
+    data: Vec<(String, OdpValue)>,
+}
+
+impl WireOdpEvent {
+    /// The event type (`fullstack` unless set).
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The action.
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// Identifiers after normalisation, in first-seen order.
+    pub fn identifiers(&self) -> &[(String, String)] {
+        &self.identifiers
+    }
+
+    /// Data: the default entries first, then the caller's (a caller key replaces a default one
+    /// in place).
+    pub fn data(&self) -> &[(String, OdpValue)] {
+        &self.data
+    }
+
+    /// The value of one data key.
+    pub fn data_value(&self, key: &str) -> Option<&OdpValue> {
+        self.data.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl Serialize for WireOdpEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut event = serializer.serialize_struct("OdpEvent", 4)?;
+        event.serialize_field("type", &self.event_type)?;
+        event.serialize_field("action", &self.action)?;
+        event.serialize_field("identifiers", &PairsAsMap(&self.identifiers))?;
+        event.serialize_field("data", &PairsAsMap(&self.data))?;
+        event.end()
+    }
+}
+
+struct PairsAsMap<'a, V>(&'a [(String, V)]);
+
+impl<V: Serialize> Serialize for PairsAsMap<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+fn is_fs_user_id_alias(key: &str) -> bool {
+    key.eq_ignore_ascii_case("fs_user_id") || key.eq_ignore_ascii_case("fs-user-id")
+}
+
+/// Renames every `fs_user_id` spelling to `fs_user_id`; later values replace earlier ones.
+fn normalise_identifiers(identifiers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(identifiers.len());
+    for (key, value) in identifiers {
+        let key = if is_fs_user_id_alias(&key) {
+            FS_USER_ID.to_owned()
+        } else {
+            key
+        };
+        upsert(&mut out, key, value);
+    }
+    out
+}
+
+fn enrich_data(
+    user_data: Vec<(String, OdpValue)>,
+    idempotence_id: String,
+    sdk_version: &str,
+) -> Vec<(String, OdpValue)> {
+    let mut data = Vec::with_capacity(4 + user_data.len());
+    data.push((
+        "idempotence_id".to_owned(),
+        OdpValue::String(idempotence_id),
+    ));
+    data.push(("data_source_type".to_owned(), DATA_SOURCE_TYPE.into()));
+    data.push(("data_source".to_owned(), DATA_SOURCE.into()));
+    data.push(("data_source_version".to_owned(), sdk_version.into()));
+    for (key, value) in user_data {
+        upsert(&mut data, key, value);
+    }
+    data
+}
+
+fn upsert<V>(pairs: &mut Vec<(String, V)>, key: String, value: V) {
+    match pairs.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => pairs.push((key, value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UUID: &str = "5f1f7d35-2b8a-4d39-9c53-4a8b7b0c1e2f";
+
+    fn wire(event: OdpEvent) -> Result<WireOdpEvent, OdpEventError> {
+        event.into_wire(UUID.to_owned(), "1.2.3")
+    }
+
+    #[test]
+    fn serialises_exactly_the_wire_shape_with_default_data() {
+        let event = wire(
+            OdpEvent::new("purchased")
+                .identifier("FS-User-ID", "u1")
+                .identifier("email", "a@b.c")
+                .data("count", 1)
+                .data("price", 9.5)
+                .data("gift", true)
+                .data("coupon", None::<String>),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"fullstack","action":"purchased","identifiers":{"fs_user_id":"u1","email":"a@b.c"},"data":{"idempotence_id":"5f1f7d35-2b8a-4d39-9c53-4a8b7b0c1e2f","data_source_type":"sdk","data_source":"rust-sdk","data_source_version":"1.2.3","count":1,"price":9.5,"gift":true,"coupon":null}}"#
+        );
+    }
+
+    #[test]
+    fn empty_type_becomes_fullstack_and_custom_type_is_kept() {
+        assert_eq!(
+            wire(OdpEvent::new("a").event_type("").identifier("k", "v"))
+                .unwrap()
+                .event_type(),
+            "fullstack"
+        );
+        assert_eq!(
+            wire(OdpEvent::new("a").event_type("custom").identifier("k", "v"))
+                .unwrap()
+                .event_type(),
+            "custom"
+        );
+    }
+
+    #[test]
+    fn every_fs_user_id_spelling_is_normalised_last_value_wins() {
+        for key in [
+            "fs_user_id",
+            "FS_USER_ID",
+            "fs-user-id",
+            "FS-USER-ID",
+            "Fs_User_Id",
+        ] {
+            let event = wire(OdpEvent::new("a").identifier(key, "x")).unwrap();
+            assert_eq!(event.identifiers(), &[("fs_user_id".into(), "x".into())]);
+        }
+        let event = wire(
+            OdpEvent::new("a")
+                .identifier("fs-user-id", "first")
+                .identifier("vuid", "v")
+                .identifier("FS_USER_ID", "second"),
+        )
+        .unwrap();
+        assert_eq!(
+            event.identifiers(),
+            &[
+                ("fs_user_id".into(), "second".into()),
+                ("vuid".into(), "v".into())
+            ]
+        );
+        let other = wire(OdpEvent::new("a").identifier("fs.user.id", "x")).unwrap();
+        assert_eq!(other.identifiers()[0].0, "fs.user.id");
+    }
+
+    #[test]
+    fn caller_data_overrides_defaults_in_place() {
+        let event = wire(
+            OdpEvent::new("a")
+                .identifier("k", "v")
+                .data("data_source", "my-app")
+                .data("idempotence_id", "fixed"),
+        )
+        .unwrap();
+        assert_eq!(event.data().len(), 4);
+        assert_eq!(event.data()[0], ("idempotence_id".into(), "fixed".into()));
+        assert_eq!(event.data_value("data_source"), Some(&"my-app".into()));
+        assert_eq!(event.data_value("data_source_type"), Some(&"sdk".into()));
+    }
+
+    #[test]
+    fn refusals_come_in_order() {
+        assert_eq!(
+            wire(OdpEvent::new("").data("x", f64::NAN)),
+            Err(OdpEventError::InvalidAction)
+        );
+        assert_eq!(
+            wire(OdpEvent::new("a").data("x", f64::NAN)),
+            Err(OdpEventError::MissingIdentifiers)
+        );
+        let err = wire(OdpEvent::new("a").identifier("k", "v").data("x", f64::NAN)).unwrap_err();
+        assert_eq!(
+            err,
+            OdpEventError::InvalidData {
+                key: "x".into(),
+                reason: "number is not finite"
+            }
+        );
+        assert!(err.to_string().starts_with("ODP data is not valid."));
+    }
+
+    #[test]
+    fn number_bounds() {
+        let ok = |v: OdpValue| wire(OdpEvent::new("a").identifier("k", "v").data("n", v)).is_ok();
+        assert!(ok(OdpValue::Float(9_007_199_254_740_992.0)));
+        assert!(ok(OdpValue::Float(-9_007_199_254_740_992.0)));
+        assert!(!ok(OdpValue::Float(9_007_199_254_740_994.0)));
+        assert!(!ok(OdpValue::Float(f64::INFINITY)));
+        assert!(!ok(OdpValue::Float(f64::NEG_INFINITY)));
+        assert!(ok(OdpValue::Integer(9_007_199_254_740_992)));
+        assert!(!ok(OdpValue::Integer(9_007_199_254_740_993)));
+        assert!(!ok(OdpValue::Integer(i64::MIN)));
+        assert!(!ok(OdpValue::from(u64::MAX)));
+    }
+}

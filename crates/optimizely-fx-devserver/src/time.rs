@@ -1,0 +1,78 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Whole seconds since the Unix epoch (0 for a clock set before 1970).
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) for whole seconds since the epoch.
+pub(crate) fn http_date(unix_secs: u64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_secs))
+}
+
+/// Parses an HTTP date into whole seconds since the epoch.
+pub(crate) fn parse_http_date(text: &str) -> Option<u64> {
+    httpdate::parse_http_date(text.trim())
+        .ok()
+        .map(unix_seconds)
+}
+
+/// `now` as RFC 3339 in UTC with milliseconds, e.g. `2024-05-01T12:34:56.789Z`.
+pub(crate) fn rfc3339_utc(now: SystemTime) -> String {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let second_of_day = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// Gregorian (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01 so leap days fall at the end of a 400-year era.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        let at = |secs: u64, millis: u64| {
+            rfc3339_utc(UNIX_EPOCH + Duration::from_millis(secs * 1000 + millis))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_714_566_896, 789), "2024-05-01T12:34:56.789Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn http_dates_round_trip() {
+        let secs = 1_714_566_896;
+        assert_eq!(parse_http_date(&http_date(secs)), Some(secs));
+        assert_eq!(parse_http_date("not a date"), None);
+    }
+}

@@ -1,0 +1,449 @@
+//! The [`Client`] and its [`ClientBuilder`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use optimizely_fx_core::ProjectConfig;
+
+use crate::config_source::{
+    AccessToken, ConfigStore, DEFAULT_AUTH_URL_TEMPLATE, DEFAULT_URL_TEMPLATE, Poller,
+    PollerSettings, PollingSchedule, datafile_url,
+};
+use crate::error::{BuildError, ReadyError};
+use crate::http::{HttpTransport, UreqTransport};
+use crate::notification::{ConfigUpdate, ListenerId, NotificationType};
+use crate::readiness::ReadyFuture;
+
+/// Default time between two datafile fetches.
+pub const DEFAULT_POLLING_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Default timeout of one datafile request.
+pub const DEFAULT_DATAFILE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Polling intervals shorter than this are allowed but logged as not recommended.
+const RECOMMENDED_MIN_POLLING_INTERVAL: Duration = Duration::from_secs(30);
+/// How long dropping the last handle of a client waits for its background threads.
+const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the builder gets a datafile from.
+#[derive(Clone)]
+enum DatafileInput {
+    Json(String),
+    File(PathBuf),
+}
+
+impl DatafileInput {
+    fn read(self) -> Result<String, BuildError> {
+        match self {
+            DatafileInput::Json(json) => Ok(json),
+            DatafileInput::File(path) => std::fs::read_to_string(&path)
+                .map_err(|source| BuildError::DatafileFile { path, source }),
+        }
+    }
+}
+
+impl fmt::Debug for DatafileInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatafileInput::Json(json) => write!(f, "Json(<{} bytes>)", json.len()),
+            DatafileInput::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+/// Configures and builds a [`Client`]. Get one with [`Client::builder`].
+///
+/// A client needs a datafile, an SDK key, or both:
+///
+/// * **datafile only** ([`datafile`](Self::datafile) or [`datafile_file`](Self::datafile_file)):
+///   the client is ready at once and its config never changes;
+/// * **SDK key only** ([`sdk_key`](Self::sdk_key)): a background thread fetches the datafile
+///   and polls for updates; the client is ready after the first successful fetch;
+/// * **both**: the given datafile is used at once and the SDK key is used to poll for updates.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use optimizely_fx::Client;
+///
+/// let client = Client::builder()
+///     .sdk_key("YOUR_SDK_KEY")
+///     .polling_interval(Duration::from_secs(60))
+///     .build()?;
+/// client.wait_until_ready(Duration::from_secs(10))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
+pub struct ClientBuilder {
+    datafile: Option<DatafileInput>,
+    sdk_key: Option<String>,
+    access_token: Option<AccessToken>,
+    url_template: Option<String>,
+    polling_interval: Duration,
+    request_timeout: Duration,
+    transport: Option<Arc<dyn HttpTransport>>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            datafile: None,
+            sdk_key: None,
+            access_token: None,
+            url_template: None,
+            polling_interval: DEFAULT_POLLING_INTERVAL,
+            request_timeout: DEFAULT_DATAFILE_REQUEST_TIMEOUT,
+            transport: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Uses this datafile (JSON text) as the initial config. It is parsed by
+    /// [`build`](Self::build), which fails if it is invalid. Replaces an earlier
+    /// [`datafile_file`](Self::datafile_file). Default: none.
+    pub fn datafile(mut self, json: impl Into<String>) -> Self {
+        self.datafile = Some(DatafileInput::Json(json.into()));
+        self
+    }
+
+    /// Reads the initial datafile from this file when [`build`](Self::build) runs; a missing or
+    /// unreadable file fails the build. Replaces an earlier [`datafile`](Self::datafile).
+    /// Default: none.
+    pub fn datafile_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.datafile = Some(DatafileInput::File(path.as_ref().to_owned()));
+        self
+    }
+
+    /// The SDK key of the environment whose datafile the client fetches and keeps up to date.
+    /// Default: none (no polling).
+    pub fn sdk_key(mut self, sdk_key: impl Into<String>) -> Self {
+        self.sdk_key = Some(sdk_key.into());
+        self
+    }
+
+    /// A datafile access token, for environments whose datafile is not public. The datafile is
+    /// then fetched from `https://config.optimizely.com/datafiles/auth/{sdk_key}.json` (unless a
+    /// [URL template](Self::datafile_url_template) is set) with an
+    /// `Authorization: Bearer <token>` header. The token is never logged nor shown by `Debug`.
+    /// Needs an [SDK key](Self::sdk_key). Default: none.
+    pub fn datafile_access_token(mut self, token: impl Into<String>) -> Self {
+        self.access_token = Some(AccessToken::new(token.into()));
+        self
+    }
+
+    /// The URL the datafile is fetched from, with `{sdk_key}` (or `%s`) standing for the SDK
+    /// key. Default: `https://cdn.optimizely.com/datafiles/{sdk_key}.json`, or
+    /// `https://config.optimizely.com/datafiles/auth/{sdk_key}.json` with an access token.
+    pub fn datafile_url_template(mut self, template: impl Into<String>) -> Self {
+        self.url_template = Some(template.into());
+        self
+    }
+
+    /// Time between two datafile fetches. Default: 5 minutes.
+    ///
+    /// Intervals below 30 seconds are allowed but logged as not recommended.
+    /// [`Duration::ZERO`] turns periodic polling off: the datafile is fetched (and retried after
+    /// failures) until the first success, then never again.
+    ///
+    /// After a failed fetch the poller retries sooner: after 1 s, then 2 s, 4 s, ... up to the
+    /// polling interval (up to 5 minutes when periodic polling is off).
+    pub fn polling_interval(mut self, interval: Duration) -> Self {
+        self.polling_interval = interval;
+        self
+    }
+
+    /// Timeout of one datafile request, from connecting to reading the whole body.
+    /// Must not be zero. Default: 10 seconds.
+    pub fn datafile_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sends the client's HTTP requests through this transport instead of the built-in one
+    /// (a [`UreqTransport`] with default settings).
+    pub fn http_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Builds the client: parses the datafile if one was given and, with an SDK key, starts the
+    /// background thread (`optimizely-fx-datafile`) that fetches the datafile.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] when neither a datafile nor an SDK key was given, the SDK key is empty,
+    /// an access token was given without an SDK key, the request timeout is zero, the datafile
+    /// file cannot be read, the datafile is invalid, or the thread cannot be started.
+    pub fn build(mut self) -> Result<Client, BuildError> {
+        let sdk_key = self.validated_sdk_key()?;
+        let store = Arc::new(ConfigStore::new());
+        if let Some(input) = self.datafile.take() {
+            let config =
+                ProjectConfig::parse_owned(input.read()?).map_err(BuildError::InvalidDatafile)?;
+            store.set_initial(config);
+        }
+        let poller = match &sdk_key {
+            Some(sdk_key) => Some(self.spawn_poller(sdk_key, Arc::clone(&store))?),
+            None => None,
+        };
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                store,
+                poller,
+                sdk_key,
+            }),
+        })
+    }
+
+    fn validated_sdk_key(&self) -> Result<Option<String>, BuildError> {
+        if self.sdk_key.as_deref() == Some("") {
+            return Err(BuildError::EmptySdkKey);
+        }
+        if self.sdk_key.is_none() && self.datafile.is_none() {
+            return Err(BuildError::MissingSdkKeyOrDatafile);
+        }
+        if self.sdk_key.is_none() && self.access_token.is_some() {
+            return Err(BuildError::AccessTokenWithoutSdkKey);
+        }
+        if self.request_timeout.is_zero() {
+            return Err(BuildError::ZeroDatafileRequestTimeout);
+        }
+        Ok(self.sdk_key.clone())
+    }
+
+    fn spawn_poller(&self, sdk_key: &str, store: Arc<ConfigStore>) -> Result<Poller, BuildError> {
+        let transport = self
+            .transport
+            .clone()
+            .unwrap_or_else(|| Arc::new(UreqTransport::default()));
+        Poller::spawn(self.poller_settings(sdk_key), transport, store)
+            .map_err(BuildError::SpawnPoller)
+    }
+
+    fn poller_settings(&self, sdk_key: &str) -> PollerSettings {
+        let default_template = match self.access_token {
+            Some(_) => DEFAULT_AUTH_URL_TEMPLATE,
+            None => DEFAULT_URL_TEMPLATE,
+        };
+        let template = self.url_template.as_deref().unwrap_or(default_template);
+        PollerSettings {
+            url: datafile_url(template, sdk_key),
+            access_token: self.access_token.clone(),
+            schedule: polling_schedule(self.polling_interval),
+            default_interval: DEFAULT_POLLING_INTERVAL,
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
+fn polling_schedule(interval: Duration) -> PollingSchedule {
+    if interval.is_zero() {
+        return PollingSchedule::UntilFirstSuccess;
+    }
+    if interval < RECOMMENDED_MIN_POLLING_INTERVAL {
+        log::warn!("Polling intervals below 30 seconds are not recommended.");
+    }
+    PollingSchedule::Every(interval)
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("datafile", &self.datafile)
+            .field("sdk_key", &self.sdk_key)
+            .field("datafile_access_token", &self.access_token)
+            .field("datafile_url_template", &self.url_template)
+            .field("polling_interval", &self.polling_interval)
+            .field("datafile_request_timeout", &self.request_timeout)
+            .field("http_transport", &self.transport)
+            .finish()
+    }
+}
+
+/// An Optimizely Feature Experimentation client.
+///
+/// Cheap to clone: clones share one client. Dropping the last clone closes the client, waiting
+/// at most one second for its background thread; call [`close`](Self::close) to choose the wait.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use optimizely_fx::Client;
+///
+/// # let datafile = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/datafiles/rs-sandbox.json"));
+/// let client = Client::builder().datafile(datafile).build()?;
+/// assert!(client.is_ready());
+/// let revision = client.config().map(|config| config.revision().to_owned());
+/// assert_eq!(revision.as_deref(), Some("21"));
+/// client.close(Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    store: Arc<ConfigStore>,
+    poller: Option<Poller>,
+    sdk_key: Option<String>,
+}
+
+impl Client {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Whether the client has a config (a datafile was given, or one was fetched).
+    /// A ready client stays ready, even after [`close`](Self::close).
+    pub fn is_ready(&self) -> bool {
+        self.inner.store.readiness().is_ready()
+    }
+
+    /// Blocks the calling thread until the client is ready, it is closed, or `timeout` expires.
+    /// Do not call it on an async executor thread; use [`ready`](Self::ready) there.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadyError::Timeout`] or [`ReadyError::Closed`], both carrying the reason the last
+    /// datafile fetch failed, if one did.
+    pub fn wait_until_ready(&self, timeout: Duration) -> Result<(), ReadyError> {
+        self.inner.store.readiness().wait(timeout)
+    }
+
+    /// Resolves when the client is ready, it is closed, or `timeout` expires; the async
+    /// counterpart of [`wait_until_ready`](Self::wait_until_ready).
+    ///
+    /// The future works with any executor and never blocks the thread polling it. While it is
+    /// pending, a small helper thread sleeps until its deadline to wake it on timeout.
+    ///
+    /// ```no_run
+    /// # async fn run(client: optimizely_fx::Client) -> Result<(), optimizely_fx::ReadyError> {
+    /// client.ready(std::time::Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ready(&self, timeout: Duration) -> ReadyFuture {
+        self.inner.store.readiness().wait_async(timeout)
+    }
+
+    /// A snapshot of the current config, or `None` before the client is ready. The snapshot
+    /// does not change when a newer datafile arrives; call again to see the newest one.
+    pub fn config(&self) -> Option<Arc<ProjectConfig>> {
+        self.inner.store.current()
+    }
+
+    /// Calls `listener` each time a datafile with a new revision becomes the current config,
+    /// including the first one fetched (but not a datafile given to the builder).
+    ///
+    /// Listeners run on the datafile poller thread, one after the other; keep them short. A
+    /// panicking listener is logged and does not affect the others. A listener that holds a
+    /// clone of this client keeps it alive until [`close`](Self::close) (which removes all
+    /// listeners).
+    pub fn add_config_update_listener(
+        &self,
+        listener: impl Fn(&ConfigUpdate) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.inner
+            .store
+            .notifications()
+            .add_config_update_listener(listener)
+    }
+
+    /// Removes a listener; returns whether it was registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.inner.store.notifications().remove_listener(id)
+    }
+
+    /// Removes every listener of one notification type.
+    pub fn clear_listeners(&self, kind: NotificationType) {
+        self.inner.store.notifications().clear_listeners(kind);
+    }
+
+    /// Removes every listener.
+    pub fn clear_all_listeners(&self) {
+        self.inner.store.notifications().clear_all_listeners();
+    }
+
+    /// Closes the client: stops the datafile poller at once, removes all listeners and releases
+    /// anyone waiting for readiness. Waits at most `timeout` for the background thread to end.
+    /// Calling it again is harmless. The last config stays readable through
+    /// [`config`](Self::config).
+    ///
+    /// The poller only outlives `timeout` while a datafile request is in flight; it then ends
+    /// by itself when the request completes or times out, without changing anything.
+    pub fn close(&self, timeout: Duration) {
+        // Integration point: event dispatchers will be flushed and closed here too, within the
+        // same deadline.
+        if !self.inner.close(timeout) {
+            log::debug!("Datafile poller still finishing a request after close");
+        }
+    }
+
+    /// Registers an SDK component to follow config changes; see
+    /// [`ConfigStore::on_config_change`]. Integration point for the ODP managers.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn on_config_change(
+        &self,
+        hook: impl Fn(Option<&Arc<ProjectConfig>>, &Arc<ProjectConfig>) + Send + Sync + 'static,
+    ) {
+        self.inner.store.on_config_change(hook);
+    }
+}
+
+impl ClientInner {
+    /// Returns whether every background thread ended within `timeout`.
+    fn close(&self, timeout: Duration) -> bool {
+        self.store.close();
+        self.store.notifications().clear_all_listeners();
+        match &self.poller {
+            Some(poller) => poller.stop(timeout),
+            None => true,
+        }
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if !self.close(DROP_CLOSE_TIMEOUT) {
+            log::debug!("Datafile poller still finishing a request after the client was dropped");
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = self.config();
+        f.debug_struct("Client")
+            .field("sdk_key", &self.inner.sdk_key)
+            .field("revision", &config.as_ref().map(|c| c.revision()))
+            .field("ready", &self.is_ready())
+            .field("closed", &self.inner.store.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    const DATAFILE: &str = r#"{"version":"4","revision":"5","projectId":"p","accountId":"a","experiments":[],"featureFlags":[],"events":[],"audiences":[],"attributes":[],"groups":[],"rollouts":[]}"#;
+
+    #[test]
+    fn a_config_change_hook_gets_the_static_datafile_at_once() {
+        let client = Client::builder().datafile(DATAFILE).build().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        client.on_config_change(move |previous, current| {
+            log.lock()
+                .unwrap()
+                .push((previous.is_some(), current.revision().to_owned()));
+        });
+        assert_eq!(*seen.lock().unwrap(), [(false, "5".to_owned())]);
+    }
+}

@@ -1,0 +1,297 @@
+//! Background batching and delivery: the one mechanism behind ODP events and impression /
+//! conversion events.
+//!
+//! A [`Dispatcher`] owns a named worker thread fed by a bounded data channel (callers use
+//! `try_send`: they never block and do no I/O) and a separate small control channel for flush
+//! and close, so those never wait behind a full data queue. The worker groups items into
+//! batches (only items with an equal target, in order) and hands batches to a fixed-size pool
+//! of sender threads that call [`BatchSink::send`].
+//!
+//! Delivery policy:
+//! - A batch is cut when `batch_size` items of one target are waiting, when `flush_interval`
+//!   has passed since the first waiting item, on [`Dispatcher::flush`] /
+//!   [`Dispatcher::request_flush`], when an item with a different target arrives (the items
+//!   ahead of it go first, with their own target) and on [`Dispatcher::close`]. When more is
+//!   waiting than the free request slots carry at `batch_size`, requests carry up to
+//!   `max_per_request` items.
+//! - [`SendOutcome::Retry`] is retried with exponential backoff and jitter (honouring a
+//!   clamped `Retry-After`) up to `max_attempts` per flush. A batch that exhausts its attempts
+//!   goes back to the head of the queue and waits for the next flush (interval tick, explicit
+//!   flush, target change, close); until then no more batches are cut on batch size, so an
+//!   outage costs one probe per interval rather than a retry storm. Nothing is lost while the
+//!   queue has room.
+//! - [`SendOutcome::Reject`] drops the batch, counts it as failed and logs the reason.
+//! - A full queue refuses the item ([`EnqueueError::Full`]), counts it as dropped, and logs a
+//!   warning for the first drop of each run of drops.
+
+mod pool;
+mod settings;
+mod stats;
+mod worker;
+
+#[cfg(test)]
+pub(crate) mod test_log;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+
+pub(crate) use settings::DispatchSettings;
+pub use stats::{CloseReport, DeliveryStats};
+use stats::Counters;
+use worker::Worker;
+
+/// Where batches go and how one is sent. Implementations block in [`send`](Self::send) (on
+/// HTTP, with a request timeout); they run on the dispatcher's sender threads.
+pub(crate) trait BatchSink: Send + Sync + 'static {
+    /// One queued thing (an event).
+    type Item: Send + 'static;
+    /// Where a batch goes. Items are batched only with items of an equal target.
+    type Target: Send + Sync + PartialEq + 'static;
+
+    /// What an item is called in log lines, e.g. `"ODP event"`.
+    fn kind(&self) -> &str;
+
+    /// Sends one batch (never empty) to `target`.
+    fn send(&self, target: &Self::Target, items: &[Self::Item]) -> SendOutcome;
+}
+
+/// The result of [`BatchSink::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SendOutcome {
+    /// The server took the batch.
+    Delivered,
+    /// A transient failure (network error, 5xx, 429): try again later.
+    Retry {
+        /// Why, for the log (never a secret).
+        reason: String,
+        /// How long the server asked us to wait, if it did.
+        retry_after: Option<Duration>,
+    },
+    /// The server refused the batch for good: drop it.
+    Reject {
+        /// Why, for the log (never a secret).
+        reason: String,
+    },
+}
+
+/// Why [`Dispatcher::try_enqueue`] refused an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum EnqueueError {
+    /// The queue is at capacity; the item was dropped and counted.
+    #[error("the queue is full")]
+    Full,
+    /// The dispatcher is closed.
+    #[error("the queue is closed")]
+    Closed,
+    /// There is no destination for the item (for ODP: the datafile has no ODP integration).
+    #[error("no destination is configured")]
+    NoTarget,
+}
+
+/// One item on its way to the worker.
+struct Entry<S: BatchSink> {
+    target: Arc<S::Target>,
+    item: S::Item,
+}
+
+/// Messages on the control channel.
+enum Control {
+    /// Flush everything received so far; reply (if asked) once it is settled.
+    Flush {
+        reply: Option<(Sender<()>, Instant)>,
+    },
+    /// Flush everything, stop by `deadline`, reply with the report.
+    Close {
+        deadline: Instant,
+        reply: Sender<CloseReport>,
+    },
+}
+
+/// State shared by the caller-side handle and the worker.
+struct Shared {
+    counters: Counters,
+    capacity: usize,
+    closed: AtomicBool,
+    /// Set by the first drop of a run of drops; cleared by the next accepted item.
+    dropping: AtomicBool,
+    kind: String,
+}
+
+impl Shared {
+    fn note_drop(&self) {
+        self.counters.dropped();
+        if !self.dropping.swap(true, Ordering::AcqRel) {
+            log::warn!(
+                "{} queue is full ({} queued); dropping new ones until there is room",
+                self.kind,
+                self.capacity
+            );
+        }
+    }
+
+    fn note_accepted(&self) {
+        if self.dropping.load(Ordering::Relaxed) {
+            self.dropping.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Capacity of the control channel; flush and close requests are few and handled at once.
+const CONTROL_CAPACITY: usize = 64;
+
+/// Handle to a running dispatcher. Dropping it without [`close`](Self::close) lets the
+/// worker make a last bounded attempt to deliver what is queued, in the background.
+pub(crate) struct Dispatcher<S: BatchSink> {
+    data: Sender<Entry<S>>,
+    control: Sender<Control>,
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<S: BatchSink> Dispatcher<S> {
+    /// Starts the worker thread `name` (sender threads are named `{name}-send` and started
+    /// when first needed).
+    pub(crate) fn start(name: &str, settings: DispatchSettings, sink: S) -> io::Result<Self> {
+        let settings = settings.normalized();
+        let (data, data_rx) = crossbeam_channel::bounded(settings.queue_capacity);
+        let (control, control_rx) = crossbeam_channel::bounded(CONTROL_CAPACITY);
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            capacity: settings.queue_capacity,
+            closed: AtomicBool::new(false),
+            dropping: AtomicBool::new(false),
+            kind: sink.kind().to_owned(),
+        });
+        let worker = Worker::new(
+            settings,
+            shared.clone(),
+            data_rx,
+            control_rx,
+            Arc::new(sink),
+            format!("{name}-send"),
+        );
+        let handle = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || worker.run())?;
+        Ok(Dispatcher {
+            data,
+            control,
+            shared,
+            worker: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Queues `item` for `target`. Never blocks and does no I/O.
+    pub(crate) fn try_enqueue(
+        &self,
+        target: Arc<S::Target>,
+        item: S::Item,
+    ) -> Result<(), EnqueueError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(EnqueueError::Closed);
+        }
+        if !self.shared.counters.try_reserve(self.shared.capacity) {
+            self.shared.note_drop();
+            return Err(EnqueueError::Full);
+        }
+        match self.data.try_send(Entry { target, item }) {
+            Ok(()) => {
+                self.shared.note_accepted();
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => {
+                self.shared.counters.unreserve();
+                self.shared.note_drop();
+                Err(EnqueueError::Full)
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.shared.counters.unreserve();
+                Err(EnqueueError::Closed)
+            }
+        }
+    }
+
+    /// Asks the worker to flush everything queued so far, without waiting.
+    pub(crate) fn request_flush(&self) {
+        // A full control channel already holds flush or close requests; this one can go.
+        let _ = self.control.try_send(Control::Flush { reply: None });
+    }
+
+    /// Flushes everything queued before the call and waits, at most `timeout`, until each of
+    /// those items is delivered, rejected, or kept for the next flush after exhausting its
+    /// attempts. Returns `false` if the timeout passed first.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = deadline_after(Instant::now(), timeout);
+        let (reply, settled) = crossbeam_channel::bounded(1);
+        let request = Control::Flush {
+            reply: Some((reply, deadline)),
+        };
+        if self.control.send_deadline(request, deadline).is_err() {
+            return self.shared.counters.queued() == 0;
+        }
+        settled.recv_deadline(deadline).is_ok()
+    }
+
+    /// Stops accepting items, flushes at once, and waits at most `timeout` for delivery before
+    /// stopping the worker. Sender threads still waiting on a server are not waited for; they
+    /// end with their request timeout. Safe to call more than once.
+    pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
+        let now = Instant::now();
+        let deadline = deadline_after(now, timeout);
+        // The worker stops a little earlier so its report reaches us before our deadline.
+        let worker_deadline = deadline_after(now, timeout - timeout / 10);
+        self.shared.closed.store(true, Ordering::Release);
+        let (reply, report) = crossbeam_channel::bounded(1);
+        let request = Control::Close {
+            deadline: worker_deadline,
+            reply,
+        };
+        let report = match self.control.send_deadline(request, deadline) {
+            Ok(()) => report.recv_deadline(deadline).ok(),
+            Err(_) => None,
+        };
+        match report {
+            Some(report) => {
+                self.join_worker();
+                report
+            }
+            None => self.report_without_worker(),
+        }
+    }
+
+    /// Current counters (a few atomic loads).
+    pub(crate) fn stats(&self) -> DeliveryStats {
+        self.shared.counters.snapshot()
+    }
+
+    fn join_worker(&self) {
+        let handle = self.worker.lock().ok().and_then(|mut worker| worker.take());
+        if let Some(handle) = handle {
+            // The worker has replied and is returning; a panic there has nothing left to undo.
+            let _ = handle.join();
+        }
+    }
+
+    fn report_without_worker(&self) -> CloseReport {
+        let stats = self.stats();
+        CloseReport {
+            undelivered: stats.queued,
+            timed_out: stats.queued > 0,
+            stats,
+        }
+    }
+}
+
+/// `now + timeout`, saturating far in the future instead of overflowing.
+fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(timeout.min(FAR))
+        .unwrap_or_else(|| now + Duration::from_secs(24 * 3600))
+}

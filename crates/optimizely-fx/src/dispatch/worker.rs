@@ -1,0 +1,544 @@
+//! The dispatcher's worker thread: owns the queue, cuts batches, schedules retries and answers
+//! flush and close requests. It never blocks on I/O; sending happens on the sender pool.
+//!
+//! Items get ascending sequence numbers as the worker receives them. A *round* is a flush in
+//! progress: every queued item up to the round's `mark` is sent regardless of batch size. A
+//! round fails when a batch exhausts its attempts; its remaining items are then given up for
+//! this flush (they stay queued for the next one). A flush waiter with mark `m` is answered
+//! once no item with a sequence number `<= m` is in flight, waiting for a retry, or waiting in
+//! the queue under a round that has not failed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::pool::{Batch, Finished, SenderPool};
+use super::{BatchSink, CloseReport, Control, DispatchSettings, Entry, SendOutcome, Shared};
+
+/// Items taken from the data channel per wake-up, so control messages are seen promptly.
+const MAX_DRAIN: usize = 1024;
+/// Sleep bound when nothing is scheduled (any message wakes the worker earlier).
+const IDLE_WAKE: Duration = Duration::from_secs(3600);
+/// How long a dispatcher dropped without `close` keeps trying to deliver what is queued.
+const DROP_CLOSE_BUDGET: Duration = Duration::from_secs(2);
+
+struct Queued<S: BatchSink> {
+    seq: u64,
+    target: Arc<S::Target>,
+    item: S::Item,
+}
+
+struct Round {
+    mark: u64,
+    failed: bool,
+}
+
+struct Waiter {
+    mark: u64,
+    deadline: Instant,
+    reply: Sender<()>,
+}
+
+struct Closing {
+    deadline: Instant,
+    replies: Vec<Sender<CloseReport>>,
+}
+
+enum Event<S: BatchSink> {
+    Control(Option<Control>),
+    Finished(Finished<S>),
+    Data(Option<Entry<S>>),
+    Timeout,
+}
+
+pub(super) struct Worker<S: BatchSink> {
+    settings: DispatchSettings,
+    shared: Arc<Shared>,
+    data_rx: Receiver<Entry<S>>,
+    control_rx: Receiver<Control>,
+    data_open: bool,
+    control_open: bool,
+    pool: SenderPool<S>,
+    queue: VecDeque<Queued<S>>,
+    last_seq: u64,
+    /// First sequence number of each batch in flight.
+    in_flight: Vec<u64>,
+    retries: Vec<Batch<S>>,
+    round: Option<Round>,
+    interval_due: Option<Instant>,
+    /// Set when a batch exhausted its attempts: no batch-size cuts until the next round.
+    paused: bool,
+    /// Whether the current outage was already logged at WARN.
+    outage_logged: bool,
+    waiters: Vec<Waiter>,
+    closing: Option<Closing>,
+}
+
+impl<S: BatchSink> Worker<S> {
+    pub(super) fn new(
+        settings: DispatchSettings,
+        shared: Arc<Shared>,
+        data_rx: Receiver<Entry<S>>,
+        control_rx: Receiver<Control>,
+        sink: Arc<S>,
+        sender_thread_name: String,
+    ) -> Self {
+        let pool = SenderPool::new(sink, sender_thread_name, settings.max_in_flight);
+        Worker {
+            settings,
+            shared,
+            data_rx,
+            control_rx,
+            data_open: true,
+            control_open: true,
+            pool,
+            queue: VecDeque::new(),
+            last_seq: 0,
+            in_flight: Vec::new(),
+            retries: Vec::new(),
+            round: None,
+            interval_due: None,
+            paused: false,
+            outage_logged: false,
+            waiters: Vec::new(),
+            closing: None,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            self.on_timers(now);
+            self.pump(now);
+            self.settle();
+            if let Some(timed_out) = self.close_finished(now) {
+                self.finish(timed_out);
+                return;
+            }
+            let event = self.next_event(now);
+            self.handle(event);
+        }
+    }
+
+    fn next_event(&self, now: Instant) -> Event<S> {
+        let timeout = self
+            .next_wake()
+            .map_or(IDLE_WAKE, |wake| wake.saturating_duration_since(now));
+        let never_data = crossbeam_channel::never();
+        let never_control = crossbeam_channel::never();
+        let data = if self.data_open {
+            &self.data_rx
+        } else {
+            &never_data
+        };
+        let control = if self.control_open {
+            &self.control_rx
+        } else {
+            &never_control
+        };
+        crossbeam_channel::select! {
+            recv(control) -> message => Event::Control(message.ok()),
+            recv(self.pool.results_rx) -> finished => match finished {
+                Ok(finished) => Event::Finished(finished),
+                Err(_) => Event::Timeout,
+            },
+            recv(data) -> entry => Event::Data(entry.ok()),
+            default(timeout) => Event::Timeout,
+        }
+    }
+
+    fn handle(&mut self, event: Event<S>) {
+        let now = Instant::now();
+        match event {
+            Event::Control(Some(message)) => self.on_control(message, now),
+            Event::Control(None) => {
+                self.control_open = false;
+                self.begin_close(now + DROP_CLOSE_BUDGET, None, now);
+            }
+            Event::Finished(finished) => self.on_finished(finished, now),
+            Event::Data(Some(entry)) => {
+                self.receive(entry, now);
+                self.drain(MAX_DRAIN - 1, now);
+            }
+            Event::Data(None) => self.data_open = false,
+            Event::Timeout => {}
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let retry_due = if self.pool.free_slots() > 0 {
+            self.retries.iter().map(|batch| batch.due).min()
+        } else {
+            None
+        };
+        let waiter_due = self.waiters.iter().map(|waiter| waiter.deadline).min();
+        let close_due = self.closing.as_ref().map(|closing| closing.deadline);
+        [self.interval_due, retry_due, waiter_due, close_due]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    // ---- receiving ----
+
+    fn drain(&mut self, limit: usize, now: Instant) {
+        for _ in 0..limit {
+            match self.data_rx.try_recv() {
+                Ok(entry) => self.receive(entry, now),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Takes in everything already in the data channel (all items enqueued before now).
+    fn drain_pending(&mut self, now: Instant) {
+        let pending = self.data_rx.len();
+        self.drain(pending, now);
+    }
+
+    fn receive(&mut self, entry: Entry<S>, now: Instant) {
+        self.last_seq += 1;
+        if let Some(tail) = self.queue.back()
+            && !same_target::<S>(&tail.target, &entry.target)
+        {
+            // Items ahead of a target change go out now, to their own target.
+            let mark = tail.seq;
+            self.start_round(mark);
+        }
+        self.queue.push_back(Queued {
+            seq: self.last_seq,
+            target: entry.target,
+            item: entry.item,
+        });
+        if self.interval_due.is_none() {
+            self.interval_due = Some(now + self.settings.flush_interval);
+        }
+    }
+
+    // ---- control ----
+
+    fn on_control(&mut self, message: Control, now: Instant) {
+        match message {
+            Control::Flush { reply } => {
+                self.drain_pending(now);
+                let mark = self.last_seq;
+                self.start_round(mark);
+                if let Some((reply, deadline)) = reply {
+                    self.waiters.push(Waiter {
+                        mark,
+                        deadline,
+                        reply,
+                    });
+                }
+            }
+            Control::Close { deadline, reply } => self.begin_close(deadline, Some(reply), now),
+        }
+    }
+
+    fn begin_close(&mut self, deadline: Instant, reply: Option<Sender<CloseReport>>, now: Instant) {
+        self.drain_pending(now);
+        let mark = self.last_seq;
+        self.start_round(mark);
+        let closing = self.closing.get_or_insert_with(|| Closing {
+            deadline,
+            replies: Vec::new(),
+        });
+        closing.deadline = closing.deadline.min(deadline);
+        closing.replies.extend(reply);
+    }
+
+    fn start_round(&mut self, mark: u64) {
+        let mark = self.round.as_ref().map_or(mark, |round| round.mark.max(mark));
+        self.round = Some(Round {
+            mark,
+            failed: false,
+        });
+        self.paused = false;
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        if self.interval_due.is_some_and(|due| due <= now) {
+            self.interval_due = None;
+            if let Some(last) = self.queue.back().map(|queued| queued.seq) {
+                self.start_round(last);
+            }
+        }
+        self.waiters.retain(|waiter| waiter.deadline > now);
+    }
+
+    // ---- sending ----
+
+    fn pump(&mut self, now: Instant) {
+        if self.closing.as_ref().is_some_and(|closing| closing.deadline <= now) {
+            return;
+        }
+        while self.pool.free_slots() > 0 {
+            let Some(batch) = self.take_due_retry(now).or_else(|| self.cut_next(now)) else {
+                return;
+            };
+            if !self.dispatch(batch) {
+                return;
+            }
+        }
+    }
+
+    fn take_due_retry(&mut self, now: Instant) -> Option<Batch<S>> {
+        let (index, _) = self
+            .retries
+            .iter()
+            .enumerate()
+            .filter(|(_, batch)| batch.due <= now)
+            .min_by_key(|(_, batch)| batch.due)?;
+        Some(self.retries.swap_remove(index))
+    }
+
+    fn cut_next(&mut self, now: Instant) -> Option<Batch<S>> {
+        let front = self.queue.front()?;
+        let (front_seq, target) = (front.seq, front.target.clone());
+        let in_round = self
+            .round
+            .as_ref()
+            .is_some_and(|round| !round.failed && front_seq <= round.mark);
+        let run = self.front_run_len(self.request_size());
+        if !in_round && (self.paused || run < self.settings.batch_size) {
+            return None;
+        }
+        Some(self.take_front(target, run, now))
+    }
+
+    /// Items per request: `batch_size`, or up to `max_per_request` when more is waiting than
+    /// the free slots can carry at `batch_size`.
+    fn request_size(&self) -> usize {
+        let carried = self.pool.free_slots() * self.settings.batch_size;
+        if self.queue.len() > carried {
+            self.settings.max_per_request
+        } else {
+            self.settings.batch_size
+        }
+    }
+
+    /// Length of the run of same-target items at the front, counted up to `limit`.
+    fn front_run_len(&self, limit: usize) -> usize {
+        let Some(front) = self.queue.front() else {
+            return 0;
+        };
+        self.queue
+            .iter()
+            .take(limit)
+            .take_while(|queued| same_target::<S>(&queued.target, &front.target))
+            .count()
+    }
+
+    /// Takes the first `count` items, all of which have `target`.
+    fn take_front(&mut self, target: Arc<S::Target>, count: usize, now: Instant) -> Batch<S> {
+        let mut seqs = Vec::with_capacity(count);
+        let mut items = Vec::with_capacity(count);
+        for queued in self.queue.drain(..count) {
+            seqs.push(queued.seq);
+            items.push(queued.item);
+        }
+        Batch {
+            target,
+            seqs,
+            items,
+            attempts: 0,
+            due: now,
+        }
+    }
+
+    /// Hands `batch` to a sender thread; `false` (batch re-queued) when none is available.
+    fn dispatch(&mut self, mut batch: Batch<S>) -> bool {
+        batch.attempts += 1;
+        let first = batch.first_seq();
+        match self.pool.submit(batch) {
+            Ok(()) => {
+                self.in_flight.push(first);
+                true
+            }
+            Err(mut batch) => {
+                batch.attempts -= 1;
+                self.requeue(batch);
+                false
+            }
+        }
+    }
+
+    // ---- outcomes ----
+
+    fn on_finished(&mut self, finished: Finished<S>, now: Instant) {
+        self.pool.release();
+        let Finished { batch, outcome } = finished;
+        if let Some(index) = self.in_flight.iter().position(|&seq| seq == batch.first_seq()) {
+            self.in_flight.swap_remove(index);
+        }
+        match outcome {
+            SendOutcome::Delivered => {
+                log::debug!("{} batch of {} delivered", self.shared.kind, batch.len());
+                self.shared.counters.delivered(batch.len());
+                self.outage_logged = false;
+            }
+            SendOutcome::Reject { reason } => {
+                log::error!(
+                    "{} send failed ({reason}); {} dropped",
+                    self.shared.kind,
+                    batch.len()
+                );
+                self.shared.counters.given_up(batch.len());
+            }
+            SendOutcome::Retry {
+                reason,
+                retry_after,
+            } => self.on_retryable_failure(batch, &reason, retry_after, now),
+        }
+    }
+
+    fn on_retryable_failure(
+        &mut self,
+        mut batch: Batch<S>,
+        reason: &str,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        if batch.attempts >= self.settings.max_attempts {
+            return self.keep_for_next_flush(batch, reason, now);
+        }
+        let delay = self.settings.retry_delay(batch.attempts, retry_after);
+        let due = now + delay;
+        if self.closing.as_ref().is_some_and(|closing| due >= closing.deadline) {
+            return self.keep_for_next_flush(batch, reason, now);
+        }
+        log::debug!(
+            "{} send failed ({reason}); retrying {} in {delay:?}",
+            self.shared.kind,
+            batch.len()
+        );
+        self.shared.counters.retried(batch.len());
+        batch.due = due;
+        self.retries.push(batch);
+    }
+
+    /// The batch used up its attempts: back to the head of the queue until the next flush.
+    fn keep_for_next_flush(&mut self, batch: Batch<S>, reason: &str, now: Instant) {
+        let kind = &self.shared.kind;
+        let count = batch.len();
+        if self.closing.is_some() {
+            log::debug!("{kind} send failed ({reason}); {count} left for the close report");
+        } else {
+            self.shared.counters.retried(count);
+            if self.outage_logged {
+                log::debug!("{kind} send failed ({reason}); {count} kept for the next flush");
+            } else {
+                log::warn!(
+                    "{kind} send failed ({reason}) after {} attempts; {count} kept for the next flush",
+                    batch.attempts
+                );
+                self.outage_logged = true;
+            }
+            let pause = self.settings.flush_interval.max(self.settings.backoff_max);
+            self.interval_due = Some(now + pause);
+        }
+        if let Some(round) = &mut self.round {
+            round.failed = true;
+        }
+        self.paused = true;
+        self.requeue(batch);
+    }
+
+    /// Puts a batch's items back in sequence order (they are older than most of the queue).
+    fn requeue(&mut self, batch: Batch<S>) {
+        let Batch {
+            target,
+            seqs,
+            items,
+            ..
+        } = batch;
+        for (seq, item) in seqs.into_iter().zip(items) {
+            let index = self.queue.partition_point(|queued| queued.seq < seq);
+            self.queue.insert(
+                index,
+                Queued {
+                    seq,
+                    target: target.clone(),
+                    item,
+                },
+            );
+        }
+    }
+
+    // ---- settling flushes and close ----
+
+    fn settle(&mut self) {
+        if self.queue.is_empty() {
+            self.interval_due = None;
+        }
+        if let Some(round) = &self.round {
+            let waiting = !round.failed
+                && self.queue.front().is_some_and(|front| front.seq <= round.mark);
+            if !waiting && !self.busy_up_to(round.mark) {
+                self.round = None;
+            }
+        }
+        let lowest = self.lowest_unsettled_seq();
+        self.waiters.retain(|waiter| {
+            if waiter.mark < lowest {
+                let _ = waiter.reply.try_send(());
+                return false;
+            }
+            true
+        });
+    }
+
+    fn busy_up_to(&self, mark: u64) -> bool {
+        self.in_flight.iter().any(|&seq| seq <= mark)
+            || self.retries.iter().any(|batch| batch.first_seq() <= mark)
+    }
+
+    fn lowest_unsettled_seq(&self) -> u64 {
+        let in_round = match &self.round {
+            Some(round) if !round.failed => self.queue.front().map(|front| front.seq),
+            _ => None,
+        };
+        let in_flight = self.in_flight.iter().copied().min();
+        let retrying = self.retries.iter().map(Batch::first_seq).min();
+        [in_round, in_flight, retrying]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// `Some(timed_out)` once a close has nothing left to wait for, or its deadline passed.
+    fn close_finished(&self, now: Instant) -> Option<bool> {
+        let closing = self.closing.as_ref()?;
+        if self.round.is_none() {
+            return Some(false);
+        }
+        (closing.deadline <= now).then_some(true)
+    }
+
+    fn finish(mut self, timed_out: bool) {
+        self.shared.closed.store(true, Ordering::Release);
+        let undelivered = self.shared.counters.give_up_all();
+        let kind = &self.shared.kind;
+        if undelivered > 0 {
+            log::warn!("{kind} queue closed with {undelivered} undelivered");
+        } else {
+            log::debug!("{kind} queue closed; everything delivered");
+        }
+        let report = CloseReport {
+            undelivered,
+            timed_out,
+            stats: self.shared.counters.snapshot(),
+        };
+        for reply in self.closing.take().into_iter().flat_map(|closing| closing.replies) {
+            let _ = reply.try_send(report);
+        }
+    }
+}
+
+fn same_target<S: BatchSink>(a: &Arc<S::Target>, b: &Arc<S::Target>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
+}

@@ -1,0 +1,49 @@
+//! **optimizely-fx**: a Rust SDK for Optimizely Feature Experimentation with first-class
+//! Real-Time Segments (Optimizely Data Platform, "ODP").
+//!
+//! # Getting started
+//!
+//! Build a [`Client`] with [`Client::builder`], from an SDK key (the datafile is fetched and kept
+//! up to date by a background thread), a datafile, or both:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use optimizely_fx::Client;
+//!
+//! let client = Client::builder().sdk_key("YOUR_SDK_KEY").build()?;
+//! client.wait_until_ready(Duration::from_secs(10))?;
+//! client.add_config_update_listener(|update| {
+//!     println!("now on datafile revision {}", update.config.revision());
+//! });
+//! // ...
+//! client.close(Duration::from_secs(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! In async code, await [`Client::ready`] instead of calling
+//! [`wait_until_ready`](Client::wait_until_ready); it works with any executor. No async runtime
+//! is needed otherwise: background work runs on plain named threads.
+//!
+//! Logging goes through the [`log`](https://docs.rs/log) facade. Secrets (the datafile access
+//! token, the ODP public key) never appear in logs, `Debug` output or error messages.
+#![deny(missing_docs)]
+
+pub mod http;
+
+mod client;
+mod config_source;
+mod dispatch;
+mod error;
+mod notification;
+mod odp;
+mod readiness;
+
+pub use client::{
+    Client, ClientBuilder, DEFAULT_DATAFILE_REQUEST_TIMEOUT, DEFAULT_POLLING_INTERVAL,
+};
+pub use error::{BuildError, FetchError, ReadyError};
+pub use notification::{ConfigUpdate, ListenerId, NotificationType};
+pub use readiness::ReadyFuture;
+
+pub use optimizely_fx_core::odp::{OdpEvent, OdpIntegration, OdpValue};
+pub use optimizely_fx_core::{DatafileError, DatafileVersion, ProjectConfig};

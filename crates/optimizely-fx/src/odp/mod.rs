@@ -1,0 +1,6 @@
+//! ODP event delivery and segment fetching.
+
+mod event_manager;
+mod event_sink;
+
+pub(crate) use event_manager::{OdpEventManager, OdpEventSettings};
