@@ -18,7 +18,8 @@ pub(crate) struct DemoArgs {
 
 pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
     step("Start the local dev server");
-    let server = DevServer::start(DevServerConfig::default().datafile(DEMO_SDK_KEY, DEMO_DATAFILE))?;
+    let server =
+        DevServer::start(DevServerConfig::default().datafile(DEMO_SDK_KEY, DEMO_DATAFILE))?;
     println!("  listening on {}", server.url());
 
     step("Load the demo project by SDK key");
@@ -51,7 +52,10 @@ fn step(title: &str) {
 
 fn finish(server: &DevServerHandle, keep_running: bool) {
     if keep_running {
-        println!("\nDev server still running at {} (Ctrl-C to stop)", server.url());
+        println!(
+            "\nDev server still running at {} (Ctrl-C to stop)",
+            server.url()
+        );
         loop {
             std::thread::park();
         }

@@ -83,7 +83,10 @@ fn render_text(summary: &serde_json::Value) -> String {
     if odp["integrated"] == true {
         out.push_str(&format!(
             "{:<16}integrated (host {}, public key <redacted>)\n{:<16}{}\n",
-            "odp", odp["host"].as_str().unwrap_or_default(), "segments", odp["segments"]
+            "odp",
+            odp["host"].as_str().unwrap_or_default(),
+            "segments",
+            odp["segments"]
         ));
     } else {
         out.push_str(&format!("{:<16}not integrated\n", "odp"));

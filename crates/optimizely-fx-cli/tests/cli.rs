@@ -4,7 +4,10 @@ use std::process::{Command, Output};
 
 use optimizely_fx_devserver::{DevServer, DevServerConfig};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/datafiles");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/datafiles"
+);
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
@@ -97,12 +100,21 @@ fn unknown_sdk_key_fails_with_a_message() {
         "1",
     ]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("error: client not ready"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("error: client not ready"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn missing_file_is_an_error() {
-    let output = run(&["datafile", "inspect", "--datafile", "/no/such/datafile.json"]);
+    let output = run(&[
+        "datafile",
+        "inspect",
+        "--datafile",
+        "/no/such/datafile.json",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("/no/such/datafile.json"));
 }

@@ -25,11 +25,27 @@ pub trait LogSink {
     fn enabled(&self, level: LogLevel) -> bool;
     /// One line.
     fn log(&mut self, level: LogLevel, message: fmt::Arguments<'_>);
+    /// The most detailed level wanted, `None` for none. Asked once per decision, so that
+    /// unwanted lines cost no call at all; the default asks [`enabled`](Self::enabled).
+    fn max_level(&self) -> Option<LogLevel> {
+        [
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+        ]
+        .into_iter()
+        .find(|&level| self.enabled(level))
+    }
 }
 
 impl LogSink for () {
     fn enabled(&self, _level: LogLevel) -> bool {
         false
+    }
+
+    fn max_level(&self) -> Option<LogLevel> {
+        None
     }
 
     fn log(&mut self, _level: LogLevel, _message: fmt::Arguments<'_>) {}
@@ -61,16 +77,34 @@ impl LogSink for Vec<LogLine> {
 pub(crate) struct Trace<'a> {
     reasons: Option<&'a mut Vec<String>>,
     sink: &'a mut dyn LogSink,
+    sink_level: Option<LogLevel>,
 }
 
 impl<'a> Trace<'a> {
     pub(crate) fn new(reasons: Option<&'a mut Vec<String>>, sink: &'a mut dyn LogSink) -> Self {
-        Self { reasons, sink }
+        let sink_level = sink.max_level();
+        Self {
+            reasons,
+            sink,
+            sink_level,
+        }
+    }
+
+    fn sink_wants(&self, level: LogLevel) -> bool {
+        self.sink_level.is_some_and(|max| level <= max) && self.sink.enabled(level)
     }
 
     /// A line that is also a decide reason.
+    #[inline]
     pub(crate) fn reason(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
-        let wanted_by_sink = self.sink.enabled(level);
+        if self.reasons.is_some() || self.sink_level.is_some() {
+            self.record_reason(level, message);
+        }
+    }
+
+    #[cold]
+    fn record_reason(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
+        let wanted_by_sink = self.sink_wants(level);
         match self.reasons.as_deref_mut() {
             Some(reasons) => {
                 let text = message.to_string();
@@ -85,8 +119,16 @@ impl<'a> Trace<'a> {
     }
 
     /// A line for the log only.
+    #[inline]
     pub(crate) fn log(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
-        if self.sink.enabled(level) {
+        if self.sink_level.is_some() {
+            self.record_log(level, message);
+        }
+    }
+
+    #[cold]
+    fn record_log(&mut self, level: LogLevel, message: fmt::Arguments<'_>) {
+        if self.sink_wants(level) {
             self.sink.log(level, message);
         }
     }

@@ -4,7 +4,9 @@
 mod decide_support;
 
 use decide_support::read_golden;
-use optimizely_fx_core::bucketing::{bucket_value, murmur3_x86_32, murmur3_x86_32_concat, HASH_SEED};
+use optimizely_fx_core::bucketing::{
+    HASH_SEED, bucket_value, murmur3_x86_32, murmur3_x86_32_concat,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -29,7 +31,11 @@ fn all_hash_vectors_match() {
             ));
         }
     }
-    assert!(failures.is_empty(), "vectors differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "vectors differ:\n{}",
+        failures.join("\n")
+    );
 }
 
 proptest! {

@@ -434,3 +434,15 @@ fn the_config_is_send_and_sync() {
     assert_send_sync::<ProjectConfig>();
     assert_send_sync::<DatafileError>();
 }
+
+#[test]
+fn the_synthetic_conditions_datafile_parses_with_its_single_segment() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/golden/conditions-datafile.json"
+    );
+    let config = ProjectConfig::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(config.flag_count(), 50);
+    assert_eq!(config.audience_count(), 50);
+    assert_eq!(config.odp().unwrap().segments_to_check, ["seg1"]);
+}

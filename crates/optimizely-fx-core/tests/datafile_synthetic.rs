@@ -330,7 +330,7 @@ fn leaf(config: &ProjectConfig, audience_id: &str) -> LeafCondition {
 fn condition_leaves_are_typed_at_parse_time() {
     let audiences: Vec<Value> = [
         json!({"type": "custom_attribute", "name": "n", "match": "gt", "value": 9007199254740994u64}),
-        json!({"type": "custom_attribute", "name": "n", "match": "exact", "value": 3.14}),
+        json!({"type": "custom_attribute", "name": "n", "match": "exact", "value": 2.5}),
         json!({"type": "custom_attribute", "name": "s", "value": "abc"}),
         json!({"type": "third_party_dimension", "name": "odp.audiences", "value": "seg"}),
         json!({"type": "custom_attribute", "name": "s", "match": "qualified", "value": "x"}),
@@ -365,7 +365,7 @@ fn condition_leaves_are_typed_at_parse_time() {
         "a1",
         LeafKind::Match(MatchType::Exact),
         Some("n"),
-        ConditionValue::Number(3.14),
+        ConditionValue::Number(2.5),
     );
     expect(
         "a2",
@@ -531,6 +531,8 @@ fn experiment_targeting_uses_audience_conditions_else_audience_ids() {
     null_conditions["audienceIds"] = json!(["x", "y"]);
     null_conditions["audienceConditions"] = Value::Null;
     let everyone = experiment("4", "everyone", &[("41", "a")]);
+    let mut operator_ids = experiment("5", "operator_ids", &[("51", "a")]);
+    operator_ids["audienceIds"] = json!(["not", "x"]);
     let datafile = with(
         with(
             base(),
@@ -538,7 +540,13 @@ fn experiment_targeting_uses_audience_conditions_else_audience_ids() {
             json!([{"id": "x", "name": "x", "conditions": ["or"]}]),
         ),
         "experiments",
-        json!([with_conditions, empty_conditions, null_conditions, everyone]),
+        json!([
+            with_conditions,
+            empty_conditions,
+            null_conditions,
+            everyone,
+            operator_ids
+        ]),
     );
     let config = parse_ok(&datafile);
     let targeting = |key: &str| {
@@ -562,6 +570,9 @@ fn experiment_targeting_uses_audience_conditions_else_audience_ids() {
     let from_ids = targeting("null_conditions");
     assert_eq!(from_ids.json(), r#"["x","y"]"#);
     assert_eq!(tree_shape(from_ids.tree().unwrap()), "or(x,x)");
+    let operators = targeting("operator_ids");
+    assert_eq!(tree_shape(operators.tree().unwrap()), "not(x)");
+    assert_eq!(operators.json(), r#"["not","x"]"#);
     let all = targeting("everyone");
     assert!(all.matches_everyone());
     assert_eq!(all.json(), "[]");
@@ -763,6 +774,21 @@ fn non_string_variable_values_are_kept_as_absent() {
     assert!(on.variable_usage("v3").is_none());
 }
 
+#[test]
+fn a_repeated_variation_id_resolves_to_the_last_one_and_shares_its_values() {
+    let mut first = experiment("100", "first", &[("9", "on")]);
+    first["variations"][0]["variables"] = json!([{"id": "v", "value": "first"}]);
+    let mut second = experiment("200", "second", &[("9", "on")]);
+    second["variations"][0]["variables"] = json!([{"id": "v", "value": "second"}]);
+    let config = parse_ok(&with(base(), "experiments", json!([first, second])));
+    let winner = config.variation_by_id("9").unwrap();
+    let first = config.experiment(config.experiment_by_key("first").unwrap());
+    assert_eq!(first.traffic_allocation()[0].target(), Some(winner));
+    assert_ne!(first.variations()[0], winner);
+    let own = config.variation(first.variations()[0]);
+    assert_eq!(own.variable_usage("v").unwrap().value(), Some("second"));
+}
+
 // ----- nesting and size limits -----
 
 fn nested_arrays(depth: usize) -> String {
@@ -799,6 +825,18 @@ fn extremely_deep_json_is_rejected_without_overflowing_the_stack() {
     assert!(ProjectConfig::parse(&in_unknown_field).is_ok());
     let unbalanced = "[".repeat(100_000);
     assert!(ProjectConfig::parse(&unbalanced).is_err());
+}
+
+#[test]
+fn brackets_inside_strings_do_not_count_as_nesting() {
+    // Unterminated on purpose: a syntax error makes the parser check the nesting depth.
+    let text = format!(
+        r#"{{"version":"4","accountId":"1","projectId":"2","revision":"3","sdkKey":"{}\"{}""#,
+        "[".repeat(300),
+        "{".repeat(300)
+    );
+    let err = ProjectConfig::parse(&text).unwrap_err();
+    assert!(matches!(err, DatafileError::Malformed { .. }), "{err:?}");
 }
 
 #[test]

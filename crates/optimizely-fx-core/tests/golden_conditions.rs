@@ -28,7 +28,13 @@ fn every_condition_case_matches() {
         let mut case_with_user = case.clone();
         case_with_user["user_id"] = Value::from("user1");
         let user = user_from_case(&case_with_user, "user_id");
-        let decision = decide(config, &user, flag, DecideOptions::DISABLE_DECISION_EVENT, None);
+        let decision = decide(
+            config,
+            &user,
+            flag,
+            DecideOptions::DISABLE_DECISION_EVENT,
+            None,
+        );
         let wanted = variation_for(&case["expected"]);
         if decision.variation_key.as_deref() != Some(wanted) {
             failures.push(format!(

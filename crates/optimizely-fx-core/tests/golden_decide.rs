@@ -44,6 +44,11 @@ fn every_golden_decision_matches() {
         failures.is_empty(),
         "{} of {checked} golden decisions differ:\n{}",
         failures.len(),
-        failures.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -6,18 +6,23 @@
 mod decide_support;
 
 use decide_support::{Configs, golden_cases, json_eq, user_from_case};
+use optimizely_fx_core::ProjectConfig;
+use optimizely_fx_core::decide::UserData;
 use optimizely_fx_core::decide::{DecideOptions, ForcedDecisionKey, decide, decide_all};
 use optimizely_fx_core::event::{
     CLIENT_NAME, EventBatch, EventContext, UserEvent, conversion_event, impression_event,
 };
-use optimizely_fx_core::ProjectConfig;
-use optimizely_fx_core::decide::UserData;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 const CLIENT_VERSION: &str = "9.9.9-test";
 
-fn impressions(config: &ProjectConfig, context: &Arc<EventContext>, user: &UserData, decisions: &[optimizely_fx_core::decide::Decision]) -> Vec<UserEvent> {
+fn impressions(
+    config: &ProjectConfig,
+    context: &Arc<EventContext>,
+    user: &UserData,
+    decisions: &[optimizely_fx_core::decide::Decision],
+) -> Vec<UserEvent> {
     decisions
         .iter()
         .filter(|d| d.send_impression)
@@ -36,7 +41,8 @@ fn events_for_case(config: &ProjectConfig, case: &Value) -> Vec<UserEvent> {
         "forcedFlag" => {
             let flag = &config.flags()[0];
             let variation = config.variation(flag.variations()[0]).key().to_owned();
-            user.forced_decisions.set(ForcedDecisionKey::flag(flag.key()), variation);
+            user.forced_decisions
+                .set(ForcedDecisionKey::flag(flag.key()), variation);
             let decision = decide(config, &user, flag.key(), DecideOptions::NONE, None);
             impressions(config, &context, &user, &[decision])
         }
@@ -81,7 +87,10 @@ fn every_event_payload_matches() {
     let mut payloads = 0;
     for case in &cases {
         let config = configs.get(case["datafile"].as_str().unwrap());
-        let actual: Vec<Value> = events_for_case(config, case).into_iter().map(log_event).collect();
+        let actual: Vec<Value> = events_for_case(config, case)
+            .into_iter()
+            .map(log_event)
+            .collect();
         let expected = &case["expected_js"];
         payloads += actual.len();
         if !json_eq(&Value::Array(actual.clone()), expected) {

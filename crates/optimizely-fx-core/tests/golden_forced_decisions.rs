@@ -25,12 +25,16 @@ fn every_forced_decision_case_matches() {
                 .set(key, forced["variationKey"].as_str().unwrap());
         }
         let flag = case["flag"].as_str().unwrap();
-        let decision = decide(config, &user, flag, DecideOptions::DISABLE_DECISION_EVENT, None);
+        let decision = decide(
+            config,
+            &user,
+            flag,
+            DecideOptions::DISABLE_DECISION_EVENT,
+            None,
+        );
         let actual = decision_tuple(&decision);
         if !json_eq(&actual, &case["expected"]) {
-            failures.push(format!(
-                "{case}\n  actual {actual}"
-            ));
+            failures.push(format!("{case}\n  actual {actual}"));
         }
     }
     assert!(

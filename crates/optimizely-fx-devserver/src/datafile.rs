@@ -41,10 +41,7 @@ impl DatafileStore {
     /// Stores a datafile and returns its `Last-Modified` (seconds since the epoch): `now`, but
     /// always at least one second after the previous value for this key.
     pub(crate) fn set(&mut self, sdk_key: String, raw: String, now: u64) -> u64 {
-        let body = match &self.rewrite {
-            Some(rewrite) => rewrite_odp_integration(&raw, rewrite).unwrap_or(raw),
-            None => raw,
-        };
+        let body = self.served_form(raw);
         let last_modified = match self.entries.get(&sdk_key) {
             Some(previous) => now.max(previous.last_modified.saturating_add(1)),
             None => now,
@@ -55,6 +52,26 @@ impl DatafileStore {
         };
         self.entries.insert(sdk_key, entry);
         last_modified
+    }
+
+    /// Serves what a previous run served (`None`: the datafile was removed), with the same
+    /// `Last-Modified`.
+    pub(crate) fn restore(&mut self, sdk_key: String, raw: Option<String>, last_modified: u64) {
+        let body = raw.map(|raw| Bytes::from(self.served_form(raw)));
+        self.entries.insert(
+            sdk_key,
+            Entry {
+                body,
+                last_modified,
+            },
+        );
+    }
+
+    fn served_form(&self, raw: String) -> String {
+        match &self.rewrite {
+            Some(rewrite) => rewrite_odp_integration(&raw, rewrite).unwrap_or(raw),
+            None => raw,
+        }
     }
 
     /// Stops serving a datafile; `false` if there was none.

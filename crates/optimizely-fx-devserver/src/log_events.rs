@@ -1,10 +1,13 @@
 //! `POST /v1/events`: impression and conversion batches (core.md §7.2 shape).
 
+use std::time::SystemTime;
+
 use hyper::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::respond::{self, HttpResponse};
 use crate::state::Shared;
+use crate::time;
 
 type Object = Map<String, Value>;
 
@@ -22,7 +25,19 @@ pub(crate) fn handle(shared: &Shared, body: &[u8]) -> HttpResponse {
     if let Err(problem) = validate_batch(&batch) {
         return respond::error(StatusCode::BAD_REQUEST, problem);
     }
-    shared.recorder.add_batch(batch);
+    match shared
+        .db
+        .add_batch(&batch, time::unix_millis(SystemTime::now()))
+    {
+        Ok(total) => shared.recorder.set_batches_received(total),
+        Err(error) => {
+            log::error!("dev server cannot store an event batch: {error}");
+            return respond::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot store the batch: {error}"),
+            );
+        }
+    }
     respond::empty(StatusCode::NO_CONTENT)
 }
 

@@ -33,7 +33,21 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> HttpR
     if !invalids.is_empty() {
         return bad_request(now, json!({ "invalids": invalids }));
     }
-    shared.recorder.add_odp_events(events);
+    match shared.db.add_odp_events(&events, time::unix_millis(now)) {
+        Ok(total) => shared.recorder.set_odp_events_received(total),
+        Err(error) => {
+            log::error!("dev server cannot store ODP events: {error}");
+            return respond::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({
+                    "title": "Internal Server Error",
+                    "status": 500,
+                    "timestamp": time::rfc3339_utc(now),
+                    "detail": { "message": format!("cannot store the events: {error}") },
+                }),
+            );
+        }
+    }
     respond::json(
         StatusCode::ACCEPTED,
         &json!({ "title": "Accepted", "status": 202, "timestamp": time::rfc3339_utc(now) }),

@@ -7,10 +7,6 @@ use serde_json::Value;
 
 use crate::fault::Endpoint;
 
-/// Most recent accepted ODP events kept in memory.
-pub(crate) const MAX_STORED_ODP_EVENTS: usize = 100_000;
-/// Most recent accepted `/v1/events` batches kept in memory.
-pub(crate) const MAX_STORED_BATCHES: usize = 100_000;
 /// Most recent requests kept per endpoint.
 pub(crate) const MAX_STORED_REQUESTS: usize = 10_000;
 
@@ -123,10 +119,11 @@ impl<T> Bounded<T> {
 }
 
 struct Recorded {
-    odp_events: Bounded<Value>,
-    batches: Bounded<Value>,
     requests: [Bounded<(u64, RecordedRequest)>; 4],
     next_request_id: u64,
+    /// Mirrors of the stored counts, so waits can block on the condition variable.
+    odp_events_received: u64,
+    batches_received: u64,
 }
 
 /// Identifies a recorded request so its answer can be filled in later.
@@ -136,7 +133,8 @@ pub(crate) struct RequestTicket {
     id: u64,
 }
 
-/// Everything the server has accepted or seen, shared between the runtime and the handle.
+/// Requests the server has seen, and the counts of accepted events and batches (which are
+/// stored in the database), shared between the runtime and the handle.
 pub(crate) struct Recorder {
     inner: Mutex<Recorded>,
     changed: Condvar,
@@ -146,10 +144,10 @@ impl Default for Recorder {
     fn default() -> Self {
         Recorder {
             inner: Mutex::new(Recorded {
-                odp_events: Bounded::new(MAX_STORED_ODP_EVENTS),
-                batches: Bounded::new(MAX_STORED_BATCHES),
                 requests: std::array::from_fn(|_| Bounded::new(MAX_STORED_REQUESTS)),
                 next_request_id: 0,
+                odp_events_received: 0,
+                batches_received: 0,
             }),
             changed: Condvar::new(),
         }
@@ -195,22 +193,22 @@ impl Recorder {
         });
     }
 
-    pub(crate) fn add_odp_events(&self, events: Vec<Value>) {
-        self.update(|recorded| events.into_iter().for_each(|e| recorded.odp_events.push(e)));
+    /// Records the new total of accepted ODP events.
+    pub(crate) fn set_odp_events_received(&self, total: u64) {
+        self.update(|recorded| recorded.odp_events_received = total);
     }
 
-    pub(crate) fn add_batch(&self, batch: Value) {
-        self.update(|recorded| recorded.batches.push(batch));
+    /// Records the new total of accepted batches.
+    pub(crate) fn set_batches_received(&self, total: u64) {
+        self.update(|recorded| recorded.batches_received = total);
     }
 
-    pub(crate) fn odp_events(&self) -> Kept<Value> {
-        let recorded = self.lock();
-        kept(&recorded.odp_events, Clone::clone)
+    pub(crate) fn odp_events_received(&self) -> u64 {
+        self.lock().odp_events_received
     }
 
-    pub(crate) fn batches(&self) -> Kept<Value> {
-        let recorded = self.lock();
-        kept(&recorded.batches, Clone::clone)
+    pub(crate) fn batches_received(&self) -> u64 {
+        self.lock().batches_received
     }
 
     pub(crate) fn requests(&self, endpoint: Endpoint) -> Kept<RecordedRequest> {
@@ -218,25 +216,23 @@ impl Recorder {
         kept(&recorded.requests[endpoint.index()], |(_, r)| r.clone())
     }
 
-    /// Forgets stored events, batches and requests (and their counts).
+    /// Forgets recorded requests and the event and batch counts.
     pub(crate) fn reset(&self) {
         self.update(|recorded| {
-            recorded.odp_events.clear();
-            recorded.batches.clear();
+            recorded.odp_events_received = 0;
+            recorded.batches_received = 0;
             recorded.requests.iter_mut().for_each(Bounded::clear);
         });
     }
 
     /// Blocks until at least `count` ODP events were received, or `timeout` passed.
-    pub(crate) fn wait_for_odp_events(&self, count: u64, timeout: Duration) -> Vec<Value> {
-        self.wait_until(timeout, |r| r.odp_events.received >= count);
-        self.odp_events().items
+    pub(crate) fn wait_for_odp_events(&self, count: u64, timeout: Duration) {
+        self.wait_until(timeout, |r| r.odp_events_received >= count);
     }
 
     /// Blocks until at least `count` batches were received, or `timeout` passed.
-    pub(crate) fn wait_for_batches(&self, count: u64, timeout: Duration) -> Vec<Value> {
-        self.wait_until(timeout, |r| r.batches.received >= count);
-        self.batches().items
+    pub(crate) fn wait_for_batches(&self, count: u64, timeout: Duration) {
+        self.wait_until(timeout, |r| r.batches_received >= count);
     }
 
     /// Blocks until at least `count` requests on `endpoint` were answered, or `timeout` passed.

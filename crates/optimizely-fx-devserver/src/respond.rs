@@ -47,3 +47,16 @@ pub(crate) fn with_header(
     }
     response
 }
+
+/// An HTML page (`text/html; charset=utf-8`, never cached).
+pub(crate) fn html(status: StatusCode, page: String) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(page)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

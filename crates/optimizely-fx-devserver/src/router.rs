@@ -15,7 +15,7 @@ use crate::fault::{Endpoint, Fault};
 use crate::recorder::RecordedRequest;
 use crate::respond::{self, HttpResponse};
 use crate::state::{Shared, lock};
-use crate::{datafile, dev_api, graphql, log_events, odp_events};
+use crate::{datafile, dev_api, graphql, inspector, log_events, odp_events};
 
 /// Why a request got no response: hyper then closes the connection.
 #[derive(Debug)]
@@ -38,6 +38,7 @@ impl fmt::Display for Aborted {
 impl std::error::Error for Aborted {}
 
 /// A route that plays an Optimizely service.
+#[derive(Clone)]
 enum Service {
     Datafile { sdk_key: String, needs_token: bool },
     LogEvents,
@@ -118,6 +119,7 @@ pub(crate) async fn serve(
         None if path == "/_dev" || path.starts_with("/_dev/") => {
             serve_dev(&shared, &parts, body).await
         }
+        None if path == "/" => serve_inspector(&shared, &parts).await,
         None => Ok(respond::error(
             StatusCode::NOT_FOUND,
             format!("no route for {} {path}", parts.method),
@@ -131,7 +133,7 @@ pub(crate) async fn serve(
 }
 
 async fn serve_service(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     service: &Service,
     parts: &Parts,
     body: Incoming,
@@ -141,7 +143,7 @@ async fn serve_service(
     let recorded = record(parts, body.as_ref().map_or(&[][..], |b| b.as_ref()));
     let ticket = shared.recorder.record_request(endpoint, recorded);
     let response = match body {
-        Some(body) => respond_with_faults(shared, service, parts, &body).await?,
+        Some(body) => respond_with_faults(shared, service, parts, body).await?,
         None => payload_too_large(shared.max_body_bytes),
     };
     shared
@@ -151,17 +153,17 @@ async fn serve_service(
 }
 
 async fn respond_with_faults(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     service: &Service,
     parts: &Parts,
-    body: &[u8],
+    body: Bytes,
 ) -> Result<HttpResponse, Aborted> {
     let fault = lock(&shared.faults).take(service.endpoint());
     match fault {
-        None => Ok(handle_service(shared, service, parts, body)),
+        None => Ok(handle_service(shared, service, parts, body).await),
         Some(Fault::Latency { delay, .. }) => {
             delay_unless_shutting_down(shared, delay).await;
-            Ok(handle_service(shared, service, parts, body))
+            Ok(handle_service(shared, service, parts, body).await)
         }
         Some(Fault::Status {
             status,
@@ -181,11 +183,48 @@ async fn respond_with_faults(
     }
 }
 
-fn handle_service(shared: &Shared, service: &Service, parts: &Parts, body: &[u8]) -> HttpResponse {
+/// Datafiles are served from memory; every other service uses the database, so it runs on
+/// the blocking pool.
+async fn handle_service(
+    shared: &Arc<Shared>,
+    service: &Service,
+    parts: &Parts,
+    body: Bytes,
+) -> HttpResponse {
     if !service.accepts(&parts.method) {
         return method_not_allowed(&parts.method, service.allowed_methods());
     }
-    service.handle(shared, &parts.headers, body)
+    if let Service::Datafile { .. } = service {
+        return service.handle(shared, &parts.headers, &body);
+    }
+    let service = service.clone();
+    let headers = parts.headers.clone();
+    run_blocking(shared, move |shared| {
+        service.handle(shared, &headers, &body)
+    })
+    .await
+}
+
+/// Runs `work` on the blocking pool, at most `BLOCKING_SLOTS` at a time; a panic in it
+/// becomes a `500`.
+pub(crate) async fn run_blocking(
+    shared: &Arc<Shared>,
+    work: impl FnOnce(&Shared) -> HttpResponse + Send + 'static,
+) -> HttpResponse {
+    let Ok(_slot) = shared.blocking_slots.acquire().await else {
+        return respond::error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
+    let for_work = Arc::clone(shared);
+    match tokio::task::spawn_blocking(move || work(&for_work)).await {
+        Ok(response) => response,
+        Err(error) => {
+            log::error!("dev server request handler failed: {error}");
+            respond::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the dev server failed while handling this request",
+            )
+        }
+    }
 }
 
 async fn delay_unless_shutting_down(shared: &Shared, delay: Duration) {
@@ -223,14 +262,26 @@ fn injected_status(status: u16, retry_after: Option<u32>, body: Option<String>) 
 }
 
 async fn serve_dev(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     parts: &Parts,
     body: Incoming,
 ) -> Result<HttpResponse, Aborted> {
-    Ok(match read_body(body, shared.max_body_bytes).await? {
-        Some(body) => dev_api::handle(shared, &parts.method, &parts.uri, &body),
-        None => payload_too_large(shared.max_body_bytes),
+    let Some(body) = read_body(body, shared.max_body_bytes).await? else {
+        return Ok(payload_too_large(shared.max_body_bytes));
+    };
+    let method = parts.method.clone();
+    let uri = parts.uri.clone();
+    Ok(run_blocking(shared, move |shared| {
+        dev_api::handle(shared, &method, &uri, &body)
     })
+    .await)
+}
+
+async fn serve_inspector(shared: &Arc<Shared>, parts: &Parts) -> Result<HttpResponse, Aborted> {
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return Ok(method_not_allowed(&parts.method, "GET, HEAD"));
+    }
+    Ok(run_blocking(shared, inspector::page).await)
 }
 
 /// The whole body, or `None` when it is larger than `limit`.

@@ -7,6 +7,23 @@ pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whole milliseconds since the Unix epoch (0 for a clock set before 1970).
+pub(crate) fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The time `millis` milliseconds after the epoch (negative values count as 0).
+pub(crate) fn from_unix_millis(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// The time `secs` seconds after the epoch.
+pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) for whole seconds since the epoch.
 pub(crate) fn http_date(unix_secs: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix_secs))

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use optimizely_fx_core::ProjectConfig;
 
@@ -11,9 +11,12 @@ use crate::config_source::{
     AccessToken, ConfigStore, DEFAULT_AUTH_URL_TEMPLATE, DEFAULT_URL_TEMPLATE, Poller,
     PollerSettings, PollingSchedule, datafile_url,
 };
+use crate::dispatch::CloseReport as QueueReport;
 use crate::error::{BuildError, ReadyError};
 use crate::http::{HttpTransport, UreqTransport};
 use crate::notification::{ConfigUpdate, ListenerId, NotificationType};
+use crate::odp::segments::{SegmentsManager, SegmentsSettings};
+use crate::odp::{OdpEventManager, OdpEventSettings};
 use crate::readiness::ReadyFuture;
 
 /// Default time between two datafile fetches.
@@ -84,6 +87,9 @@ pub struct ClientBuilder {
     polling_interval: Duration,
     request_timeout: Duration,
     transport: Option<Arc<dyn HttpTransport>>,
+    pub(crate) segments: SegmentsSettings,
+    pub(crate) odp_disabled: bool,
+    pub(crate) odp_events: OdpEventSettings,
 }
 
 impl Default for ClientBuilder {
@@ -96,6 +102,9 @@ impl Default for ClientBuilder {
             polling_interval: DEFAULT_POLLING_INTERVAL,
             request_timeout: DEFAULT_DATAFILE_REQUEST_TIMEOUT,
             transport: None,
+            segments: SegmentsSettings::default(),
+            odp_disabled: false,
+            odp_events: OdpEventSettings::default(),
         }
     }
 }
@@ -185,8 +194,11 @@ impl ClientBuilder {
                 ProjectConfig::parse_owned(input.read()?).map_err(BuildError::InvalidDatafile)?;
             store.set_initial(config);
         }
+        let transport = self.shared_transport();
+        let segments = self.segments_manager(&store, Some(Arc::clone(&transport)));
+        let odp_events = self.odp_event_manager(&store, Arc::clone(&transport));
         let poller = match &sdk_key {
-            Some(sdk_key) => Some(self.spawn_poller(sdk_key, Arc::clone(&store))?),
+            Some(sdk_key) => Some(self.spawn_poller(sdk_key, Arc::clone(&store), transport)?),
             None => None,
         };
         Ok(Client {
@@ -194,6 +206,8 @@ impl ClientBuilder {
                 store,
                 poller,
                 sdk_key,
+                segments,
+                odp_events,
             }),
         })
     }
@@ -214,11 +228,20 @@ impl ClientBuilder {
         Ok(self.sdk_key.clone())
     }
 
-    fn spawn_poller(&self, sdk_key: &str, store: Arc<ConfigStore>) -> Result<Poller, BuildError> {
-        let transport = self
-            .transport
+    /// The one transport every network user of the client shares: the builder's, or a default
+    /// [`UreqTransport`].
+    fn shared_transport(&self) -> Arc<dyn HttpTransport> {
+        self.transport
             .clone()
-            .unwrap_or_else(|| Arc::new(UreqTransport::default()));
+            .unwrap_or_else(|| Arc::new(UreqTransport::default()))
+    }
+
+    fn spawn_poller(
+        &self,
+        sdk_key: &str,
+        store: Arc<ConfigStore>,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Poller, BuildError> {
         Poller::spawn(self.poller_settings(sdk_key), transport, store)
             .map_err(BuildError::SpawnPoller)
     }
@@ -259,6 +282,9 @@ impl fmt::Debug for ClientBuilder {
             .field("polling_interval", &self.polling_interval)
             .field("datafile_request_timeout", &self.request_timeout)
             .field("http_transport", &self.transport)
+            .field("segments", &self.segments)
+            .field("odp_disabled", &self.odp_disabled)
+            .field("odp_events", &self.odp_events)
             .finish()
     }
 }
@@ -291,6 +317,8 @@ struct ClientInner {
     store: Arc<ConfigStore>,
     poller: Option<Poller>,
     sdk_key: Option<String>,
+    segments: Arc<SegmentsManager>,
+    odp_events: Option<Arc<OdpEventManager>>,
 }
 
 impl Client {
@@ -369,19 +397,35 @@ impl Client {
         self.inner.store.notifications().clear_all_listeners();
     }
 
-    /// Closes the client: stops the datafile poller at once, removes all listeners and releases
-    /// anyone waiting for readiness. Waits at most `timeout` for the background thread to end.
-    /// Calling it again is harmless. The last config stays readable through
-    /// [`config`](Self::config).
+    /// Closes the client: sends every queued ODP event at once, stops the datafile poller,
+    /// removes all listeners and releases anyone waiting for readiness. Waits at most
+    /// `timeout` in all, then reports what was left undelivered. Calling it again is harmless.
+    /// The last config stays readable through [`config`](Self::config); events sent after
+    /// close are refused.
     ///
     /// The poller only outlives `timeout` while a datafile request is in flight; it then ends
     /// by itself when the request completes or times out, without changing anything.
-    pub fn close(&self, timeout: Duration) {
-        // Integration point: event dispatchers will be flushed and closed here too, within the
-        // same deadline.
-        if !self.inner.close(timeout) {
+    pub fn close(&self, timeout: Duration) -> CloseReport {
+        let report = self.inner.close(timeout);
+        if !report.poller_stopped {
             log::debug!("Datafile poller still finishing a request after close");
         }
+        report
+    }
+
+    /// The ODP event manager (see `client_odp.rs`); `None` when ODP is disabled.
+    pub(crate) fn odp_events(&self) -> Option<&Arc<OdpEventManager>> {
+        self.inner.odp_events.as_ref()
+    }
+
+    /// The config store shared with the poller.
+    pub(crate) fn store(&self) -> &ConfigStore {
+        &self.inner.store
+    }
+
+    /// The ODP segments manager (see `client_segments.rs`).
+    pub(crate) fn segments(&self) -> &Arc<SegmentsManager> {
+        &self.inner.segments
     }
 
     /// Registers an SDK component to follow config changes; see
@@ -396,23 +440,50 @@ impl Client {
 }
 
 impl ClientInner {
-    /// Returns whether every background thread ended within `timeout`.
-    fn close(&self, timeout: Duration) -> bool {
+    fn close(&self, timeout: Duration) -> CloseReport {
+        let deadline = Instant::now() + timeout;
         self.store.close();
         self.store.notifications().clear_all_listeners();
-        match &self.poller {
-            Some(poller) => poller.stop(timeout),
-            None => true,
+        let odp_events = self
+            .odp_events
+            .as_ref()
+            .map(|manager| manager.close(remaining(deadline)))
+            .unwrap_or_default();
+        let poller_stopped = self
+            .poller
+            .as_ref()
+            .is_none_or(|poller| poller.stop(remaining(deadline)));
+        CloseReport {
+            odp_events,
+            poller_stopped,
         }
     }
 }
 
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
 impl Drop for ClientInner {
     fn drop(&mut self) {
-        if !self.close(DROP_CLOSE_TIMEOUT) {
-            log::debug!("Datafile poller still finishing a request after the client was dropped");
+        let report = self.close(DROP_CLOSE_TIMEOUT);
+        if report.odp_events.undelivered > 0 {
+            log::warn!(
+                "{} ODP events were not delivered before the client was dropped",
+                report.odp_events.undelivered
+            );
         }
     }
+}
+
+/// What [`Client::close`] left behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseReport {
+    /// ODP event delivery at close: undelivered events and final counters.
+    pub odp_events: QueueReport,
+    /// Whether the datafile poller ended within the timeout (`true` without a poller).
+    pub poller_stopped: bool,
 }
 
 impl fmt::Debug for Client {

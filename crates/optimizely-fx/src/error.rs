@@ -110,3 +110,29 @@ impl fmt::Display for LastFailure<'_> {
         }
     }
 }
+
+/// Why [`Client::send_odp_event`](crate::Client::send_odp_event) refused an event.
+///
+/// None of these carries the ODP public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendOdpEventError {
+    /// The client has no datafile yet.
+    #[error("ODP event not sent: the SDK is not ready (no datafile yet)")]
+    SdkNotReady,
+    /// ODP is disabled in the client's settings.
+    #[error("ODP is not enabled")]
+    OdpNotEnabled,
+    /// The datafile has no ODP integration (with a public key and a host).
+    #[error("ODP is not integrated")]
+    OdpNotIntegrated,
+    /// The event itself is invalid: empty action, no identifiers, or an unsendable data value.
+    #[error(transparent)]
+    Invalid(#[from] optimizely_fx_core::odp::OdpEventError),
+    /// The ODP event queue is full; the event was dropped and counted.
+    #[error("ODP event not sent: the event queue is full")]
+    QueueFull,
+    /// The client is closed.
+    #[error("ODP event not sent: the client is closed")]
+    Closed,
+}

@@ -145,6 +145,10 @@ impl HttpRequest {
     pub fn request_timeout(&self) -> Option<Duration> {
         self.timeout
     }
+
+    fn has_secret_header(&self) -> bool {
+        self.headers.iter().any(|header| header.secret)
+    }
 }
 
 impl fmt::Debug for HttpRequest {
@@ -352,7 +356,7 @@ impl UreqTransport {
             .build()
     }
 
-    fn into_response(
+    fn read_response(
         &self,
         mut response: http::Response<ureq::Body>,
     ) -> Result<HttpResponse, HttpError> {
@@ -379,12 +383,6 @@ impl UreqTransport {
     }
 }
 
-impl HttpRequest {
-    fn has_secret_header(&self) -> bool {
-        self.headers.iter().any(|header| header.secret)
-    }
-}
-
 impl Default for UreqTransport {
     fn default() -> Self {
         UreqTransport::new(HttpSettings::default())
@@ -407,7 +405,7 @@ impl HttpTransport for UreqTransport {
             .agent
             .run(http_request)
             .map_err(|err| map_error(err, self.settings.max_response_body))?;
-        self.into_response(response)
+        self.read_response(response)
     }
 }
 
@@ -463,7 +461,13 @@ mod tests {
         };
         assert_eq!(response.header("Retry-After"), Some("3"));
         assert!(response.is_success());
-        assert!(!HttpResponse { status: 304, ..response }.is_success());
+        assert!(
+            !HttpResponse {
+                status: 304,
+                ..response
+            }
+            .is_success()
+        );
     }
 
     #[test]

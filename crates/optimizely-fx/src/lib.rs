@@ -31,6 +31,8 @@
 pub mod http;
 
 mod client;
+mod client_odp;
+mod client_segments;
 mod config_source;
 mod dispatch;
 mod error;
@@ -39,10 +41,20 @@ mod odp;
 mod readiness;
 
 pub use client::{
-    Client, ClientBuilder, DEFAULT_DATAFILE_REQUEST_TIMEOUT, DEFAULT_POLLING_INTERVAL,
+    Client, ClientBuilder, CloseReport, DEFAULT_DATAFILE_REQUEST_TIMEOUT, DEFAULT_POLLING_INTERVAL,
 };
-pub use error::{BuildError, FetchError, ReadyError};
+pub use client_odp::{
+    DEFAULT_ODP_BATCH_SIZE, DEFAULT_ODP_FLUSH_INTERVAL, DEFAULT_ODP_MAX_IN_FLIGHT,
+    DEFAULT_ODP_MAX_PER_REQUEST, DEFAULT_ODP_QUEUE_CAPACITY, DEFAULT_ODP_REQUEST_TIMEOUT,
+};
+pub use dispatch::{CloseReport as QueueReport, DeliveryStats};
+pub use error::{BuildError, FetchError, ReadyError, SendOdpEventError};
 pub use notification::{ConfigUpdate, ListenerId, NotificationType};
+pub use odp::segments::{
+    DEFAULT_SEGMENTS_CACHE_SIZE, DEFAULT_SEGMENTS_CACHE_TIMEOUT, DEFAULT_SEGMENTS_REQUEST_TIMEOUT,
+    FetchSegmentsError, FetchSegmentsFuture, LruSegmentsCache, ParseSegmentOptionError,
+    SegmentOption, SegmentsCache, SegmentsFetchFailure,
+};
 pub use readiness::ReadyFuture;
 
 pub use optimizely_fx_core::odp::{OdpEvent, OdpIntegration, OdpValue};

@@ -17,7 +17,10 @@ fn transport() -> Arc<UreqTransport> {
     Arc::new(UreqTransport::default())
 }
 
-fn send(transport: &Arc<UreqTransport>, request: HttpRequest) -> Result<optimizely_fx::http::HttpResponse, HttpError> {
+fn send(
+    transport: &Arc<UreqTransport>,
+    request: HttpRequest,
+) -> Result<optimizely_fx::http::HttpResponse, HttpError> {
     let transport = transport.clone();
     within(EVENTUALLY, move || transport.send(&request))
 }
@@ -25,16 +28,35 @@ fn send(transport: &Arc<UreqTransport>, request: HttpRequest) -> Result<optimize
 #[test]
 fn get_returns_status_headers_and_body() {
     let server = LoopbackServer::start(|_| {
-        Action::respond(200, &[("X-Datafile-Revision", "42"), ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")], b"{\"ok\":true}")
+        Action::respond(
+            200,
+            &[
+                ("X-Datafile-Revision", "42"),
+                ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ],
+            b"{\"ok\":true}",
+        )
     });
-    let response = send(&transport(), HttpRequest::get(server.url("/datafiles/key.json"))).unwrap();
+    let response = send(
+        &transport(),
+        HttpRequest::get(server.url("/datafiles/key.json")),
+    )
+    .unwrap();
 
     assert_eq!(response.status, 200);
     assert!(response.is_success());
     assert_eq!(response.body, b"{\"ok\":true}");
     assert_eq!(response.header("x-datafile-revision"), Some("42"));
-    assert_eq!(response.header("LAST-MODIFIED"), Some("Wed, 21 Oct 2015 07:28:00 GMT"));
-    assert!(response.headers.iter().all(|(name, _)| *name == name.to_ascii_lowercase()));
+    assert_eq!(
+        response.header("LAST-MODIFIED"),
+        Some("Wed, 21 Oct 2015 07:28:00 GMT")
+    );
+    assert!(
+        response
+            .headers
+            .iter()
+            .all(|(name, _)| *name == name.to_ascii_lowercase())
+    );
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].method, "GET");
@@ -49,7 +71,11 @@ fn error_statuses_are_responses_not_errors() {
     });
     let transport = transport();
     for status in [204u16, 304, 400, 403, 404, 429, 500, 503] {
-        let response = send(&transport, HttpRequest::get(server.url(&format!("/{status}")))).unwrap();
+        let response = send(
+            &transport,
+            HttpRequest::get(server.url(&format!("/{status}"))),
+        )
+        .unwrap();
         assert_eq!(response.status, status);
         assert_eq!(response.is_success(), status == 204);
         if status != 204 && status != 304 {
@@ -91,7 +117,11 @@ fn debug_of_a_request_never_shows_a_secret_header_value() {
     assert!(debug.contains("[redacted]"), "{debug}");
     assert!(debug.contains("application/json"), "{debug}");
     // The transport still sees the real value.
-    assert!(request.headers().any(|(_, value)| value == "Bearer token-123"));
+    assert!(
+        request
+            .headers()
+            .any(|(_, value)| value == "Bearer token-123")
+    );
 }
 
 #[test]
@@ -151,7 +181,11 @@ fn a_truncated_body_is_a_transport_error() {
 #[test]
 fn a_body_over_the_limit_is_refused() {
     let server = LoopbackServer::start(|request| {
-        let size = request.path.trim_start_matches('/').parse::<usize>().unwrap();
+        let size = request
+            .path
+            .trim_start_matches('/')
+            .parse::<usize>()
+            .unwrap();
         Action::respond(200, &[], &vec![b'x'; size])
     });
     let mut settings = HttpSettings::default();
@@ -168,7 +202,11 @@ fn a_body_over_the_limit_is_refused() {
 #[test]
 fn the_body_limit_applies_after_decompression() {
     let server = LoopbackServer::start(|_| {
-        Action::respond(200, &[("content-encoding", "gzip")], &gzip_stored(&[b'z'; 5000]))
+        Action::respond(
+            200,
+            &[("content-encoding", "gzip")],
+            &gzip_stored(&[b'z'; 5000]),
+        )
     });
     let mut settings = HttpSettings::default();
     settings.max_response_body = 4096;
@@ -202,18 +240,23 @@ fn connection_refused_is_a_connect_error() {
 fn redirects_are_followed_only_without_secret_headers() {
     let target = LoopbackServer::start(|_| Action::respond(200, &[], b"moved here"));
     let location = target.url("/final");
-    let origin = LoopbackServer::start(move |_| Action::respond(302, &[("location", &location)], b""));
+    let origin =
+        LoopbackServer::start(move |_| Action::respond(302, &[("location", &location)], b""));
     let transport = transport();
 
     let plain = send(&transport, HttpRequest::get(origin.url("/start"))).unwrap();
     assert_eq!(plain.status, 200);
     assert_eq!(plain.body, b"moved here");
 
-    let secret = HttpRequest::get(origin.url("/start")).secret_header("authorization", "Bearer t0k3n");
+    let secret =
+        HttpRequest::get(origin.url("/start")).secret_header("authorization", "Bearer t0k3n");
     let response = send(&transport, secret).unwrap();
     assert_eq!(response.status, 302);
     assert!(
-        target.requests().iter().all(|request| request.header("authorization").is_none()),
+        target
+            .requests()
+            .iter()
+            .all(|request| request.header("authorization").is_none()),
         "the secret must not be forwarded"
     );
 }

@@ -176,6 +176,9 @@ pub(crate) fn compile_audience_refs(
     let ids_value;
     let conditions = match audience_conditions {
         Some(value) if !value.is_null() => value,
+        _ if !audience_ids.iter().any(|id| is_operator(id)) => {
+            return Ok(implicit_or_of_ids(audience_ids, resolve));
+        }
         _ => {
             ids_value = Value::Array(audience_ids.iter().cloned().map(Value::String).collect());
             &ids_value
@@ -190,6 +193,31 @@ pub(crate) fn compile_audience_refs(
         Some(compile_tree(conditions, 0, &mut make_leaf)?)
     };
     Ok(ExperimentAudiences { tree, json })
+}
+
+fn is_operator(text: &str) -> bool {
+    matches!(text, "and" | "or" | "not")
+}
+
+/// The common `audienceIds` case, without building JSON: an `or` of the ids.
+fn implicit_or_of_ids(
+    audience_ids: &[String],
+    resolve: &dyn Fn(&str) -> Option<AudienceIndex>,
+) -> ExperimentAudiences {
+    let json = serde_json::to_string(audience_ids).unwrap_or_default();
+    let tree = (!audience_ids.is_empty()).then(|| {
+        let leaves = audience_ids.iter().map(|id| {
+            ConditionTree::Leaf(match resolve(id) {
+                Some(index) => AudienceRef::Known(index),
+                None => AudienceRef::Unknown(id.as_str().into()),
+            })
+        });
+        ConditionTree::Or(leaves.collect())
+    });
+    ExperimentAudiences {
+        tree,
+        json: json.into_boxed_str(),
+    }
 }
 
 fn audience_ref(leaf: &Value, resolve: &dyn Fn(&str) -> Option<AudienceIndex>) -> AudienceRef {

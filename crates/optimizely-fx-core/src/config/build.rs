@@ -11,8 +11,8 @@ use crate::condition::{
     self, ConditionTree, DepthExceeded, ExperimentAudiences, LeafCondition, MAX_CONDITION_DEPTH,
 };
 use crate::datafile::raw::{
-    RawAudience, RawDatafile, RawExperiment, RawFeatureFlag, RawHoldout, RawIntegration,
-    RawTrafficAllocation, RawVariation,
+    RawAttribute, RawAudience, RawDatafile, RawEvent, RawExperiment, RawFeatureFlag, RawGroup,
+    RawHoldout, RawIntegration, RawRollout, RawTrafficAllocation, RawVariation,
 };
 use crate::datafile::{DatafileError, DatafileVersion, DatafileWarning};
 use crate::odp::OdpIntegration;
@@ -233,8 +233,8 @@ impl Builder {
     fn add_experiments(
         &mut self,
         top_level: Vec<RawExperiment>,
-        groups: Vec<crate::datafile::raw::RawGroup>,
-        rollouts: Vec<crate::datafile::raw::RawRollout>,
+        groups: Vec<RawGroup>,
+        rollouts: Vec<RawRollout>,
     ) -> Result<(), DatafileError> {
         for (i, raw) in top_level.into_iter().enumerate() {
             self.add_experiment(raw, ExperimentOrigin::TopLevel, None, || {
@@ -459,7 +459,22 @@ impl Builder {
         self.holdouts
             .iter_mut()
             .for_each(|h| resolve(&mut h.traffic_allocation));
+        self.share_variable_values(&by_id);
         self.variation_by_id = by_id;
+    }
+
+    /// Variable values are looked up by variation id in the official SDKs (the last variation
+    /// with that id wins), so copies of a repeated id carry the winner's values.
+    fn share_variable_values(&mut self, by_id: &FxHashMap<String, VariationIndex>) {
+        for i in 0..self.variations.len() {
+            let Some(&winner) = by_id.get(&self.variations[i].id) else {
+                continue;
+            };
+            if winner.get() != i {
+                let values = self.variations[winner.get()].variables.clone();
+                self.variations[i].variables = values;
+            }
+        }
     }
 
     /// Whitelists: user id → the experiment's variation with that key (the last one wins).
@@ -632,9 +647,7 @@ fn odp_integration(
 
 type KeyIndex = FxHashMap<String, usize>;
 
-fn index_attributes(
-    raw: Vec<crate::datafile::raw::RawAttribute>,
-) -> (Vec<Attribute>, KeyIndex, KeyIndex) {
+fn index_attributes(raw: Vec<RawAttribute>) -> (Vec<Attribute>, KeyIndex, KeyIndex) {
     let attributes: Vec<Attribute> = raw
         .into_iter()
         .map(|a| Attribute {
@@ -655,7 +668,7 @@ fn index_attributes(
     (attributes, by_key, by_id)
 }
 
-fn index_events(raw: Vec<crate::datafile::raw::RawEvent>) -> (Vec<Event>, KeyIndex) {
+fn index_events(raw: Vec<RawEvent>) -> (Vec<Event>, KeyIndex) {
     let events: Vec<Event> = raw
         .into_iter()
         .map(|e| Event {

@@ -72,7 +72,9 @@ impl Variation {
     pub fn feature_enabled(&self) -> bool {
         self.feature_enabled
     }
-    /// The variation's variable values, in datafile order.
+    /// The variation's variable values, in datafile order. When several variations share
+    /// this id, all carry the values of the last one (the official SDKs look values up by
+    /// variation id).
     pub fn variables(&self) -> &[VariableUsage] {
         &self.variables
     }

@@ -274,6 +274,9 @@ impl<'c> FlagRun<'_, 'c, '_> {
     }
 
     fn whitelisted_variation(&mut self, experiment: &Experiment) -> Option<VariationIndex> {
+        if experiment.forced_variations().is_empty() {
+            return None;
+        }
         let user_id = &self.user.user_id;
         let forced = experiment.forced_variation(user_id)?;
         let variation_key = forced.variation_key();

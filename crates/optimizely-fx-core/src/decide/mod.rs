@@ -37,7 +37,7 @@ pub use user::{
 };
 pub use variables::cast_variable;
 
-use crate::config::{FlagIndex, ProjectConfig};
+use crate::config::{FlagIndex, ProjectConfig, VariationIndex};
 use crate::diagnostics::{LogLevel, LogSink, Trace};
 use engine::{FlagRun, Resolution, RuleRef};
 use serde_json::{Map, Value};
@@ -61,10 +61,6 @@ pub struct Decision {
     pub rule_key: Option<String>,
     /// Why, step by step (only with `INCLUDE_REASONS`, except for error decisions).
     pub reasons: Vec<String>,
-    /// The id of the rule or holdout that decided (impression `experiment_id`).
-    pub experiment_id: Option<String>,
-    /// The variation id (impression `variation_id`, when numeric).
-    pub variation_id: Option<String>,
     /// Where the decision came from (impression `rule_type`).
     pub source: DecisionSource,
     /// Whether an impression event must be sent for this decision: decided by an experiment
@@ -72,6 +68,33 @@ pub struct Decision {
     /// when the datafile has `sendFlagDecisions`; never with `DISABLE_DECISION_EVENT`, never
     /// for an error decision.
     pub send_impression: bool,
+    origin: Origin,
+}
+
+/// What a decision was made from, as indices into the config it was made with (so that ids
+/// needed only for events and notifications cost no allocation on the decide path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Origin {
+    config: usize,
+    rule: RuleRef,
+    variation: Option<VariationIndex>,
+}
+
+impl Origin {
+    const NONE: Self = Self {
+        config: 0,
+        rule: RuleRef::None,
+        variation: None,
+    };
+
+    fn config_address(config: &ProjectConfig) -> usize {
+        std::ptr::from_ref(config) as usize
+    }
+
+    /// The rule and variation, if `config` is the config the decision was made with.
+    fn in_config(&self, config: &ProjectConfig) -> Option<(RuleRef, Option<VariationIndex>)> {
+        (self.config == Self::config_address(config)).then_some((self.rule, self.variation))
+    }
 }
 
 impl Decision {
@@ -84,10 +107,46 @@ impl Decision {
             variables: Map::new(),
             rule_key: None,
             reasons: vec![reason.into()],
-            experiment_id: None,
-            variation_id: None,
             source: DecisionSource::Rollout,
             send_impression: false,
+            origin: Origin::NONE,
+        }
+    }
+
+    /// The id of the rule or holdout that decided (the impression's `experiment_id` and the
+    /// notification's `experimentId`).
+    ///
+    /// `config` must be the config the decision was made with; for any other config (or an
+    /// error decision, or no rule) this is `None`.
+    pub fn experiment_id<'c>(&self, config: &'c ProjectConfig) -> Option<&'c str> {
+        match self.origin.in_config(config)?.0 {
+            RuleRef::None => None,
+            RuleRef::Experiment(index) => config.experiments().get(index.get()).map(|e| e.id()),
+            RuleRef::Holdout(index) => config.holdouts().get(index.get()).map(|h| h.id()),
+        }
+    }
+
+    /// The id of the decided variation (see [`experiment_id`](Self::experiment_id) for
+    /// `config`).
+    pub fn variation_id<'c>(&self, config: &'c ProjectConfig) -> Option<&'c str> {
+        let index = self.origin.in_config(config)?.1?;
+        config.variations().get(index.get()).map(|v| v.id())
+    }
+
+    /// The impression's `campaign_id`: the rule's `layerId`, or the rule's (or holdout's) id
+    /// when it has none; `None` without a rule (see [`experiment_id`](Self::experiment_id) for
+    /// `config`).
+    pub fn campaign_id<'c>(&self, config: &'c ProjectConfig) -> Option<&'c str> {
+        match self.origin.in_config(config)?.0 {
+            RuleRef::Experiment(index) => {
+                let rule = config.experiments().get(index.get())?;
+                Some(
+                    Some(rule.layer_id())
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or(rule.id()),
+                )
+            }
+            _ => self.experiment_id(config),
         }
     }
 
@@ -264,51 +323,69 @@ impl<'a> Decider<'a> {
     }
 
     fn decide_flag(&mut self, flag_index: FlagIndex) -> Decision {
-        let (config, user, options) = (self.config, self.user, self.options);
-        let flag = config.flag(flag_index);
         let mut reasons = Vec::new();
-        let wants_reasons = options.contains(DecideOptions::INCLUDE_REASONS);
+        let wants_reasons = self.options.contains(DecideOptions::INCLUDE_REASONS);
         let mut no_log = ();
         let log: &mut dyn LogSink = match self.log.as_deref_mut() {
             Some(log) => log,
             None => &mut no_log,
         };
         let mut trace = Trace::new(wants_reasons.then_some(&mut reasons), log);
-        let (bucketing_id, bucketing_id_is_string) = user.bucketing_id();
-        if !bucketing_id_is_string {
-            trace.log(
-                LogLevel::Warn,
-                format_args!("BucketingID attribute is not a string. Defaulted to userId"),
-            );
-        }
-        let profile = match options.contains(DecideOptions::IGNORE_USER_PROFILE_SERVICE) {
+        let profile = match self
+            .options
+            .contains(DecideOptions::IGNORE_USER_PROFILE_SERVICE)
+        {
             true => None,
             false => self.profile.as_deref_mut(),
         };
-        let mut run = FlagRun {
-            config,
-            user,
-            flag,
+        let decision = resolve_and_build(
+            self.config,
+            self.user,
             flag_index,
-            bucketing_id,
+            self.options,
             profile,
-            trace: &mut trace,
-        };
-        let resolution = match run.forced_variation(None) {
-            Some(variation) => Resolution {
-                rule: RuleRef::None,
-                variation: Some(variation),
-                source: DecisionSource::FeatureTest,
-            },
-            None => run.resolve_after_flag_forced(),
-        };
-        let decision = build_decision(config, user, flag_index, resolution, options, &mut trace);
-        drop(trace);
+            &mut trace,
+        );
         Decision {
             reasons,
             ..decision
         }
     }
+}
+
+fn resolve_and_build(
+    config: &ProjectConfig,
+    user: &UserData,
+    flag_index: FlagIndex,
+    options: DecideOptions,
+    profile: Option<&mut UserProfile>,
+    trace: &mut Trace<'_>,
+) -> Decision {
+    let (bucketing_id, bucketing_id_is_string) = user.bucketing_id();
+    if !bucketing_id_is_string {
+        trace.log(
+            LogLevel::Warn,
+            format_args!("BucketingID attribute is not a string. Defaulted to userId"),
+        );
+    }
+    let mut run = FlagRun {
+        config,
+        user,
+        flag: config.flag(flag_index),
+        flag_index,
+        bucketing_id,
+        profile,
+        trace,
+    };
+    let resolution = match run.forced_variation(None) {
+        Some(variation) => Resolution {
+            rule: RuleRef::None,
+            variation: Some(variation),
+            source: DecisionSource::FeatureTest,
+        },
+        None => run.resolve_after_flag_forced(),
+    };
+    build_decision(config, user, flag_index, resolution, options, run.trace)
 }
 
 fn build_decision(
@@ -327,16 +404,10 @@ fn build_decision(
     } else {
         variables::decision_variables(config, flag, resolution.variation, enabled, trace)
     };
-    let (rule_key, experiment_id) = match resolution.rule {
-        RuleRef::None => (None, None),
-        RuleRef::Experiment(index) => {
-            let rule = config.experiment(index);
-            (Some(rule.key()), Some(rule.id()))
-        }
-        RuleRef::Holdout(index) => {
-            let holdout = config.holdout(index);
-            (Some(holdout.key()), Some(holdout.id()))
-        }
+    let rule_key = match resolution.rule {
+        RuleRef::None => None,
+        RuleRef::Experiment(index) => Some(config.experiment(index).key()),
+        RuleRef::Holdout(index) => Some(config.holdout(index).key()),
     };
     let impression_source = match resolution.source {
         DecisionSource::FeatureTest | DecisionSource::Holdout => true,
@@ -358,10 +429,13 @@ fn build_decision(
         variables,
         rule_key: rule_key.map(str::to_owned),
         reasons: Vec::new(),
-        experiment_id: experiment_id.map(str::to_owned),
-        variation_id: variation.map(|v| v.id().to_owned()),
         source: resolution.source,
         send_impression: impression_source
             && !options.contains(DecideOptions::DISABLE_DECISION_EVENT),
+        origin: Origin {
+            config: Origin::config_address(config),
+            rule: resolution.rule,
+            variation: resolution.variation,
+        },
     }
 }

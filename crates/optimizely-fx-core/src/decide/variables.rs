@@ -13,6 +13,9 @@ pub(crate) fn decision_variables(
     enabled: bool,
     trace: &mut Trace<'_>,
 ) -> Map<String, Value> {
+    if flag.variables().is_empty() {
+        return Map::new();
+    }
     let variation = variation
         .filter(|_| enabled)
         .map(|index| config.variation(index));

@@ -10,7 +10,7 @@ mod tags;
 pub use tags::{event_value, revenue_value};
 
 use crate::config::{ProjectConfig, Region};
-use crate::decide::{AttributeValue, Attributes, Decision, DecisionSource, UserData};
+use crate::decide::{AttributeValue, Attributes, Decision, UserData};
 use crate::diagnostics::{LogLevel, LogSink};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
@@ -168,7 +168,8 @@ pub struct SnapshotEvent {
     pub revenue: Option<Number>,
 }
 
-/// The impression event for a decision. Call it only when [`Decision::send_impression`] is set.
+/// The impression event for a decision. Call it only when [`Decision::send_impression`] is set,
+/// with the config the decision was made with.
 ///
 /// `uuid` and `timestamp` (ms since the epoch) are the event's identity and time.
 pub fn impression_event(
@@ -180,14 +181,17 @@ pub fn impression_event(
     timestamp: u64,
     log: &mut dyn LogSink,
 ) -> UserEvent {
-    let campaign_id = campaign_id(config, decision);
+    let campaign_id = decision.campaign_id(config).map(str::to_owned);
     let impression = ImpressionDecision {
         campaign_id: campaign_id.clone(),
-        experiment_id: decision.experiment_id.clone().unwrap_or_default(),
+        experiment_id: decision
+            .experiment_id(config)
+            .unwrap_or_default()
+            .to_owned(),
         variation_id: decision
-            .variation_id
-            .clone()
-            .filter(|id| is_ascii_digits(id)),
+            .variation_id(config)
+            .filter(|id| is_ascii_digits(id))
+            .map(str::to_owned),
         metadata: DecisionMetadata {
             flag_key: decision.flag_key.clone(),
             rule_key: decision.rule_key.clone().unwrap_or_default(),
@@ -218,19 +222,6 @@ pub fn impression_event(
     }
 }
 
-fn campaign_id(config: &ProjectConfig, decision: &Decision) -> Option<String> {
-    let experiment_id = decision.experiment_id.as_deref()?;
-    if decision.source == DecisionSource::Holdout {
-        return Some(experiment_id.to_owned());
-    }
-    let layer_id = config
-        .experiment_by_id(experiment_id)
-        .map(|index| config.experiment(index).layer_id())
-        .filter(|layer| !layer.is_empty())
-        .unwrap_or(experiment_id);
-    Some(layer_id.to_owned())
-}
-
 /// The event key of a `track` call is not in the datafile; nothing is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Event key {event_key} is not in datafile.")]
@@ -256,8 +247,16 @@ pub fn conversion_event(
     log: &mut dyn LogSink,
 ) -> Result<UserEvent, UnknownEventKey> {
     let Some(event) = config.event_by_key(event_key) else {
-        log_line(log, LogLevel::Warn, format_args!("Event key {event_key} is not in datafile."));
-        log_line(log, LogLevel::Warn, format_args!("Not tracking user {user_id}."));
+        log_line(
+            log,
+            LogLevel::Warn,
+            format_args!("Event key {event_key} is not in datafile."),
+        );
+        log_line(
+            log,
+            LogLevel::Warn,
+            format_args!("Not tracking user {user_id}."),
+        );
         return Err(UnknownEventKey {
             event_key: event_key.to_owned(),
         });
@@ -277,7 +276,11 @@ pub fn conversion_event(
         value,
         revenue,
     };
-    log_line(log, LogLevel::Info, format_args!("Tracking event {event_key} for user {user_id}."));
+    log_line(
+        log,
+        LogLevel::Info,
+        format_args!("Tracking event {event_key} for user {user_id}."),
+    );
     Ok(UserEvent {
         context: Arc::clone(context),
         visitor: Visitor {

@@ -51,7 +51,11 @@ fn log_parse(log: &mut dyn LogSink, parsed: Option<&Number>, raw: &Value, which:
     if !log.enabled(LogLevel::Info) {
         return;
     }
-    let noun = if which == "revenue" { "revenue" } else { "event" };
+    let noun = if which == "revenue" {
+        "revenue"
+    } else {
+        "event"
+    };
     match parsed {
         Some(number) => log.log(
             LogLevel::Info,
@@ -135,7 +139,12 @@ fn split_sign(text: &str) -> (bool, &str) {
 /// Length of the longest prefix that is `digits [. digits] [e [sign] digits]` or
 /// `. digits [e ...]`, with at least one digit in the mantissa.
 fn decimal_literal_len(bytes: &[u8]) -> usize {
-    let count_digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let count_digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let integer = count_digits(0);
     let mut end = integer;
     let mut mantissa_digits = integer;
@@ -189,13 +198,19 @@ mod tests {
     fn revenue_and_value_from_tags() {
         let tags = |v: Value| v.as_object().unwrap().clone();
         let revenue = |v: Value| revenue_value(&tags(v), &mut ()).map(|n| n.to_string());
-        assert_eq!(revenue(serde_json::json!({"revenue": "4200"})), Some("4200".into()));
-        assert_eq!(revenue(serde_json::json!({"revenue": -1.7})), Some("-1".into()));
+        assert_eq!(
+            revenue(serde_json::json!({"revenue": "4200"})),
+            Some("4200".into())
+        );
+        assert_eq!(
+            revenue(serde_json::json!({"revenue": -1.7})),
+            Some("-1".into())
+        );
         assert_eq!(revenue(serde_json::json!({"revenue": "x"})), None);
         assert_eq!(revenue(serde_json::json!({"revenue": true})), None);
         assert_eq!(revenue(serde_json::json!({"other": 1})), None);
         let value = |v: Value| event_value(&tags(v), &mut ()).and_then(|n| n.as_f64());
-        assert_eq!(value(serde_json::json!({"value": 3.14})), Some(3.14));
+        assert_eq!(value(serde_json::json!({"value": 2.75})), Some(2.75));
         assert_eq!(value(serde_json::json!({"value": "Infinity"})), None);
         assert_eq!(value(serde_json::json!({"value": "abc"})), None);
     }

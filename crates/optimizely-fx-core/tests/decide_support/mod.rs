@@ -9,7 +9,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 pub const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/golden");
-pub const DATAFILE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/datafiles");
+pub const DATAFILE_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/datafiles"
+);
 
 pub fn read_golden(name: &str) -> Value {
     let path = format!("{GOLDEN_DIR}/{name}");
@@ -25,7 +28,11 @@ pub fn golden_cases(name: &str) -> Vec<Value> {
 }
 
 pub fn datafile_text(name: &str) -> String {
-    let dir = if name == "conditions-datafile.json" { GOLDEN_DIR } else { DATAFILE_DIR };
+    let dir = if name == "conditions-datafile.json" {
+        GOLDEN_DIR
+    } else {
+        DATAFILE_DIR
+    };
     let path = format!("{dir}/{name}");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -73,7 +80,10 @@ pub fn user_from_case(case: &Value, user_id_field: &str) -> UserData {
 /// `[variationKey, enabled, ruleKey, variables]` of a decision.
 pub fn decision_tuple(decision: &Decision) -> Value {
     Value::Array(vec![
-        decision.variation_key.clone().map_or(Value::Null, Value::String),
+        decision
+            .variation_key
+            .clone()
+            .map_or(Value::Null, Value::String),
         Value::Bool(decision.enabled),
         decision.rule_key.clone().map_or(Value::Null, Value::String),
         Value::Object(decision.variables.clone()),
@@ -88,7 +98,9 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }

@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 
 use crate::odp_events::api_key_refusal;
 use crate::respond::{self, HttpResponse};
-use crate::state::{Shared, lock};
+use crate::state::Shared;
+use crate::time;
 use parser::{Field, InputValue, Operation, Position};
 
 const QUALIFIED: &str = "qualified";
@@ -38,7 +39,13 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> HttpR
             return request_error(&error.message, Some(error.position), "InvalidSyntax");
         }
     };
-    let lookup = |user: &str| lock(&shared.segments).get(user).cloned();
+    let now = time::unix_millis(SystemTime::now());
+    let lookup = |kind: &str, user: &str| {
+        shared
+            .db
+            .qualified_segments(kind, user, now)
+            .map_err(|error| error.to_string())
+    };
     let executor = Executor {
         operation: &operation,
         variables: &request.variables,
@@ -50,6 +57,16 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> HttpR
             request_error(&message, Some(position), "ValidationError")
         }
         Err(QueryError::UnknownUser(unknown)) => invalid_identifier(&unknown),
+        Err(QueryError::Storage(message)) => {
+            log::error!("dev server cannot evaluate segments: {message}");
+            respond::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({ "errors": [{
+                    "message": format!("cannot evaluate segments: {message}"),
+                    "extensions": { "classification": "DataFetchingException" },
+                }] }),
+            )
+        }
     }
 }
 
@@ -133,8 +150,13 @@ fn invalid_identifier(unknown: &UnknownUser) -> HttpResponse {
 }
 
 enum QueryError {
-    Invalid { message: String, position: Position },
+    Invalid {
+        message: String,
+        position: Position,
+    },
     UnknownUser(UnknownUser),
+    /// The database failed.
+    Storage(String),
 }
 
 fn invalid(field: &Field, message: String) -> QueryError {
@@ -146,11 +168,16 @@ fn invalid(field: &Field, message: String) -> QueryError {
 
 type Resolved = Result<Value, QueryError>;
 
+/// Finds the qualified segments of the user with identifier (kind, value); `None` for an
+/// unknown user, `Err` when the storage failed.
+type SegmentLookup<'a> = dyn Fn(&str, &str) -> Result<Option<Vec<String>>, String> + 'a;
+
 struct Executor<'a> {
     operation: &'a Operation,
     variables: &'a Map<String, Value>,
-    /// Qualified segments of a user, `None` for a user with no segments set.
-    segments_of: &'a dyn Fn(&str) -> Option<Vec<String>>,
+    /// Qualified segments of the user with identifier (kind, value), `None` for an unknown
+    /// user.
+    segments_of: &'a SegmentLookup<'a>,
 }
 
 impl Executor<'_> {
@@ -182,7 +209,8 @@ impl Executor<'_> {
             }
         };
         require_selection(field, "Customer")?;
-        let Some(qualified) = (self.segments_of)(user) else {
+        let found = (self.segments_of)(key, user).map_err(QueryError::Storage)?;
+        let Some(qualified) = found else {
             return Err(QueryError::UnknownUser(UnknownUser {
                 key: key.clone(),
                 value: user.clone(),
@@ -369,9 +397,9 @@ mod tests {
         let Value::Object(variables) = variables else {
             panic!("variables must be an object")
         };
-        let segments_of = |user: &str| match user {
-            "known" => Some(vec!["a".to_owned()]),
-            _ => None,
+        let segments_of = |_kind: &str, user: &str| match user {
+            "known" => Ok(Some(vec!["a".to_owned()])),
+            _ => Ok(None),
         };
         let executor = Executor {
             operation: &operation,
@@ -381,6 +409,7 @@ mod tests {
         executor.query().map_err(|error| match error {
             QueryError::Invalid { message, .. } => message,
             QueryError::UnknownUser(unknown) => format!("unknown {}", unknown.value),
+            QueryError::Storage(message) => message,
         })
     }
 

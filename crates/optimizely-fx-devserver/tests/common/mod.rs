@@ -146,3 +146,88 @@ pub fn impression_batch(visitor: &str) -> Value {
         }]
     })
 }
+
+/// A directory under the system temp dir, removed when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let unique = format!(
+            "optimizely-fx-devserver-{name}-{}-{nanos}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An ODP event with the given type, action, identifiers and data.
+pub fn odp_event_with(event_type: &str, action: &str, identifiers: Value, data: Value) -> Value {
+    serde_json::json!({
+        "type": event_type,
+        "action": action,
+        "identifiers": identifiers,
+        "data": data,
+    })
+}
+
+/// Sends `events` to `/v3/events` and checks they were accepted.
+pub fn send_odp_events(base: &str, events: &[Value]) {
+    let body = Value::Array(events.to_vec()).to_string();
+    let reply = post_odp_events(base, &body);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+}
+
+/// The segment query in the variables form, for identifier `kind` = `value`.
+pub fn segment_query(kind: &str, value: &str, segments: &[&str]) -> String {
+    serde_json::json!({
+        "query": format!("query($userId: String, $audiences: [String]) {{customer({kind}: $userId) {{audiences(subset: $audiences) {{edges {{node {{name state}}}}}}}}}}"),
+        "variables": {"userId": value, "audiences": segments},
+    })
+    .to_string()
+}
+
+/// The segments GraphQL says the user qualifies for among `segments`, or `None` for the
+/// invalid-identifier answer.
+pub fn qualified_via_graphql(
+    base: &str,
+    kind: &str,
+    value: &str,
+    segments: &[&str],
+) -> Option<Vec<String>> {
+    let reply = post_graphql(base, &segment_query(kind, value, segments));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    if answer["errors"][0]["extensions"]["code"] == "INVALID_IDENTIFIER_EXCEPTION" {
+        return None;
+    }
+    let edges = answer["data"]["customer"]["audiences"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no edges in {answer}"))
+        .clone();
+    Some(
+        edges
+            .iter()
+            .filter(|edge| edge["node"]["state"] == "qualified")
+            .map(|edge| edge["node"]["name"].as_str().unwrap().to_owned())
+            .collect(),
+    )
+}

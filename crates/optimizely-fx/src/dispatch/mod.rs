@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 
 pub(crate) use settings::DispatchSettings;
-pub use stats::{CloseReport, DeliveryStats};
 use stats::Counters;
+pub use stats::{CloseReport, DeliveryStats};
 use worker::Worker;
 
 /// Where batches go and how one is sent. Implementations block in [`send`](Self::send) (on

@@ -77,7 +77,9 @@ impl<S: BatchSink> SenderPool<S> {
         if self.busy == self.max || (self.busy == self.spawned && !self.spawn()) {
             return Err(batch);
         }
-        self.jobs_tx.try_send(batch).map_err(|err| err.into_inner())?;
+        self.jobs_tx
+            .try_send(batch)
+            .map_err(|err| err.into_inner())?;
         self.busy += 1;
         Ok(())
     }
@@ -114,12 +116,11 @@ impl<S: BatchSink> SenderPool<S> {
 
 fn send_loop<S: BatchSink>(sink: &S, jobs: &Receiver<Batch<S>>, results: &Sender<Finished<S>>) {
     for batch in jobs.iter() {
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            sink.send(&batch.target, &batch.items)
-        }))
-        .unwrap_or_else(|_| SendOutcome::Reject {
-            reason: "the sender panicked".to_owned(),
-        });
+        let outcome =
+            panic::catch_unwind(AssertUnwindSafe(|| sink.send(&batch.target, &batch.items)))
+                .unwrap_or_else(|_| SendOutcome::Reject {
+                    reason: "the sender panicked".to_owned(),
+                });
         if results.send(Finished { batch, outcome }).is_err() {
             return;
         }

@@ -61,7 +61,11 @@ impl DispatchSettings {
     /// `backoff_initial` doubled per earlier failure, capped at `backoff_max`, plus up to a
     /// quarter of random jitter (still within the cap). A server's `Retry-After` is honoured
     /// up to `retry_after_max` when it asks for longer.
-    pub(crate) fn retry_delay(&self, attempts_made: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn retry_delay(
+        &self,
+        attempts_made: u32,
+        retry_after: Option<Duration>,
+    ) -> Duration {
         let doublings = attempts_made.saturating_sub(1).min(20);
         let base = self
             .backoff_initial
@@ -102,10 +106,19 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_but_clamped() {
         let settings = DispatchSettings::default();
-        assert_eq!(settings.retry_delay(1, Some(Duration::from_secs(5))), Duration::from_secs(5));
-        assert_eq!(settings.retry_delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(10));
+        assert_eq!(
+            settings.retry_delay(1, Some(Duration::from_secs(5))),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            settings.retry_delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(10)
+        );
         let short = settings.retry_delay(1, Some(ms(1)));
-        assert!(short >= ms(200), "a short Retry-After never shortens the backoff: {short:?}");
+        assert!(
+            short >= ms(200),
+            "a short Retry-After never shortens the backoff: {short:?}"
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ impl Counters {
         // Saturating: a reservation racing with `give_up_all` may already have been written off.
         let _ = self
             .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            });
     }
 
     pub(super) fn queued(&self) -> u64 {

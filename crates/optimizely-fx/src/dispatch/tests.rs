@@ -56,7 +56,10 @@ impl BatchSink for Arc<RecordingSink> {
     }
 }
 
-fn sink(kind: &str, script: impl Fn(usize, &str, &[u32]) -> SendOutcome + Send + Sync + 'static) -> Arc<RecordingSink> {
+fn sink(
+    kind: &str,
+    script: impl Fn(usize, &str, &[u32]) -> SendOutcome + Send + Sync + 'static,
+) -> Arc<RecordingSink> {
     Arc::new(RecordingSink {
         kind: kind.to_owned(),
         calls: Mutex::new(Vec::new()),
@@ -114,7 +117,11 @@ fn target(name: &str) -> Arc<String> {
     Arc::new(name.to_owned())
 }
 
-fn enqueue_all(dispatcher: &Dispatcher<Arc<RecordingSink>>, target: &Arc<String>, items: impl IntoIterator<Item = u32>) {
+fn enqueue_all(
+    dispatcher: &Dispatcher<Arc<RecordingSink>>,
+    target: &Arc<String>,
+    items: impl IntoIterator<Item = u32>,
+) {
     for item in items {
         dispatcher.try_enqueue(target.clone(), item).unwrap();
     }
@@ -139,13 +146,25 @@ fn full_batches_go_at_once_and_the_rest_waits_for_a_flush() {
     enqueue_all(&dispatcher, &a, 0..25);
     eventually("two full batches sent", || dispatcher.stats().sent == 20);
 
-    assert_eq!(batches(&sink), vec![(0..10).collect::<Vec<_>>(), (10..20).collect()]);
-    assert_eq!(dispatcher.stats().queued, 5, "the last 5 wait for interval or flush");
+    let mut sent = batches(&sink);
+    sent.sort();
+    assert_eq!(sent, vec![(0..10).collect::<Vec<_>>(), (10..20).collect()]);
+    assert_eq!(
+        dispatcher.stats().queued,
+        5,
+        "the last 5 wait for interval or flush"
+    );
 
     assert!(dispatcher.flush(EVENTUALLY));
-    assert_eq!(batches(&sink).last().unwrap(), &(20..25).collect::<Vec<_>>());
+    assert_eq!(
+        batches(&sink).last().unwrap(),
+        &(20..25).collect::<Vec<_>>()
+    );
     let stats = dispatcher.stats();
-    assert_eq!((stats.sent, stats.queued, stats.failed, stats.dropped), (25, 0, 0, 0));
+    assert_eq!(
+        (stats.sent, stats.queued, stats.failed, stats.dropped),
+        (25, 0, 0, 0)
+    );
 }
 
 #[test]
@@ -217,7 +236,9 @@ fn a_backlog_goes_out_in_larger_requests() {
     );
     let a = target("a");
     enqueue_all(&dispatcher, &a, 0..10);
-    eventually("first batch held by the only sender", || calls(&sink).len() == 1);
+    eventually("first batch held by the only sender", || {
+        calls(&sink).len() == 1
+    });
     enqueue_all(&dispatcher, &a, 10..260);
     eventually("worker took in the backlog", || dispatcher.data.is_empty());
     drop(open);
@@ -241,10 +262,16 @@ fn items_ahead_of_a_target_change_go_first_to_their_own_target() {
     eventually("old items flushed", || dispatcher.stats().sent == 3);
     assert!(dispatcher.flush(EVENTUALLY));
 
-    let sent: Vec<(String, Vec<u32>)> = calls(&sink).into_iter().map(|c| (c.target, c.items)).collect();
+    let sent: Vec<(String, Vec<u32>)> = calls(&sink)
+        .into_iter()
+        .map(|c| (c.target, c.items))
+        .collect();
     assert_eq!(
         sent,
-        vec![("old-host".to_owned(), vec![0, 1, 2]), ("new-host".to_owned(), vec![3, 4])]
+        vec![
+            ("old-host".to_owned(), vec![0, 1, 2]),
+            ("new-host".to_owned(), vec![3, 4])
+        ]
     );
 }
 
@@ -272,13 +299,23 @@ fn sends_run_on_named_sender_threads() {
 
 #[test]
 fn a_retryable_failure_is_retried_until_it_succeeds() {
-    let sink = sink("retry-ok", |call, _, _| if call < 2 { retry("503") } else { SendOutcome::Delivered });
+    let sink = sink("retry-ok", |call, _, _| {
+        if call < 2 {
+            retry("503")
+        } else {
+            SendOutcome::Delivered
+        }
+    });
     let dispatcher = start(settings(), &sink);
     enqueue_all(&dispatcher, &target("a"), 0..10);
 
     eventually("delivered after retries", || dispatcher.stats().sent == 10);
 
-    assert_eq!(batches(&sink), vec![(0..10).collect::<Vec<_>>(); 3], "same batch three times");
+    assert_eq!(
+        batches(&sink),
+        vec![(0..10).collect::<Vec<_>>(); 3],
+        "same batch three times"
+    );
     let stats = dispatcher.stats();
     assert_eq!((stats.retried, stats.failed, stats.queued), (20, 0, 0));
 }
@@ -286,23 +323,52 @@ fn a_retryable_failure_is_retried_until_it_succeeds() {
 #[test]
 fn a_batch_that_exhausts_its_attempts_is_kept_at_the_head_for_the_next_flush() {
     capture_logs();
-    let sink = sink("exhausted-kept", |call, _, _| if call < 3 { retry("server down") } else { SendOutcome::Delivered });
-    let dispatcher = start(settings(), &sink);
+    let sink = sink("exhausted-kept", |call, _, _| {
+        if call < 3 {
+            retry("server down")
+        } else {
+            SendOutcome::Delivered
+        }
+    });
+    // One request at a time, so the order of requests is the order of the queue.
+    let dispatcher = start(
+        DispatchSettings {
+            max_in_flight: 1,
+            ..settings()
+        },
+        &sink,
+    );
     let a = target("a");
     enqueue_all(&dispatcher, &a, 0..10);
 
-    eventually("three attempts made and the batch kept", || dispatcher.stats().retried == 30);
+    eventually("three attempts made and the batch kept", || {
+        dispatcher.stats().retried == 30
+    });
     let stats = dispatcher.stats();
-    assert_eq!((stats.sent, stats.queued, stats.failed), (0, 10, 0), "nothing lost");
-    assert_eq!(calls(&sink).len(), 3, "no further attempt before the next flush");
-    assert_eq!(logged(log::Level::Warn, "exhausted-kept send failed (server down)").len(), 1);
+    assert_eq!(
+        (stats.sent, stats.queued, stats.failed),
+        (0, 10, 0),
+        "nothing lost"
+    );
+    assert_eq!(
+        calls(&sink).len(),
+        3,
+        "no further attempt before the next flush"
+    );
+    assert_eq!(
+        logged(log::Level::Warn, "exhausted-kept send failed (server down)").len(),
+        1
+    );
 
     enqueue_all(&dispatcher, &a, 10..12);
     assert!(dispatcher.flush(EVENTUALLY));
 
     let delivered: Vec<Vec<u32>> = batches(&sink).split_off(3);
-    assert_eq!(delivered.concat().len(), 12);
-    assert_eq!(delivered[0], (0..10).collect::<Vec<_>>(), "kept items go first");
+    assert_eq!(
+        delivered,
+        vec![(0..12).collect::<Vec<_>>()],
+        "kept items first, then the newer ones (a backlog: one larger request)"
+    );
     assert_eq!(dispatcher.stats().sent, 12);
 }
 
@@ -326,7 +392,9 @@ fn retry_after_is_passed_through_and_the_batch_still_delivered() {
         &sink,
     );
     enqueue_all(&dispatcher, &target("a"), 0..10);
-    eventually("delivered after the requested wait", || dispatcher.stats().sent == 10);
+    eventually("delivered after the requested wait", || {
+        dispatcher.stats().sent == 10
+    });
     assert_eq!(calls(&sink).len(), 2);
 }
 
@@ -342,9 +410,15 @@ fn a_rejected_batch_is_dropped_counted_and_logged_once() {
     assert!(dispatcher.flush(EVENTUALLY));
 
     let stats = dispatcher.stats();
-    assert_eq!((stats.failed, stats.sent, stats.queued, stats.retried), (10, 0, 0, 0));
+    assert_eq!(
+        (stats.failed, stats.sent, stats.queued, stats.retried),
+        (10, 0, 0, 0)
+    );
     assert_eq!(calls(&sink).len(), 1, "never retried");
-    let errors = logged(log::Level::Error, "rejecting send failed (400: invalid event 3)");
+    let errors = logged(
+        log::Level::Error,
+        "rejecting send failed (400: invalid event 3)",
+    );
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
 
@@ -381,16 +455,29 @@ fn a_full_queue_drops_counts_and_warns_once_per_run_of_drops() {
     let a = target("a");
     enqueue_all(&dispatcher, &a, 0..5);
     for item in 5..8 {
-        assert_eq!(dispatcher.try_enqueue(a.clone(), item), Err(EnqueueError::Full));
+        assert_eq!(
+            dispatcher.try_enqueue(a.clone(), item),
+            Err(EnqueueError::Full)
+        );
     }
     assert_eq!(dispatcher.stats().dropped, 3);
-    assert_eq!(logged(log::Level::Warn, "full-queue-kind queue is full").len(), 1);
+    assert_eq!(
+        logged(log::Level::Warn, "full-queue-kind queue is full").len(),
+        1
+    );
 
     assert!(dispatcher.flush(EVENTUALLY));
     enqueue_all(&dispatcher, &a, 10..15);
-    assert_eq!(dispatcher.try_enqueue(a.clone(), 15), Err(EnqueueError::Full));
+    assert_eq!(
+        dispatcher.try_enqueue(a.clone(), 15),
+        Err(EnqueueError::Full)
+    );
 
-    assert_eq!(logged(log::Level::Warn, "full-queue-kind queue is full").len(), 2, "warned again after recovering");
+    assert_eq!(
+        logged(log::Level::Warn, "full-queue-kind queue is full").len(),
+        2,
+        "warned again after recovering"
+    );
     let stats = dispatcher.stats();
     assert_eq!((stats.dropped, stats.sent, stats.queued), (4, 5, 5));
 }
@@ -407,7 +494,9 @@ fn kept_items_count_against_capacity() {
     );
     let a = target("a");
     enqueue_all(&dispatcher, &a, 0..10);
-    eventually("batch kept after its attempts", || dispatcher.stats().retried == 30);
+    eventually("batch kept after its attempts", || {
+        dispatcher.stats().retried == 30
+    });
     assert_eq!(dispatcher.try_enqueue(a, 10), Err(EnqueueError::Full));
 }
 
@@ -435,14 +524,20 @@ fn close_against_a_sink_that_never_answers_returns_and_reports_undelivered() {
 
     let closing = dispatcher.clone();
     let (done, report) = crossbeam_channel::bounded(1);
-    thread::spawn(move || done.send(closing.close(Duration::from_millis(200))).unwrap());
+    thread::spawn(move || {
+        done.send(closing.close(Duration::from_millis(200)))
+            .unwrap()
+    });
     let report = report.recv_timeout(EVENTUALLY).expect("close returned");
 
     assert_eq!(report.undelivered, 25);
     assert!(report.timed_out);
     assert_eq!(report.stats.failed, 25);
     assert_eq!(report.stats.queued, 0);
-    assert_eq!(dispatcher.try_enqueue(target("a"), 99), Err(EnqueueError::Closed));
+    assert_eq!(
+        dispatcher.try_enqueue(target("a"), 99),
+        Err(EnqueueError::Closed)
+    );
 }
 
 #[test]
@@ -463,7 +558,11 @@ fn close_gives_up_on_kept_items_instead_of_waiting_for_another_flush() {
 
     assert_eq!(report.undelivered, 4);
     assert!(!report.timed_out);
-    assert_eq!(calls(&sink).len(), 3, "close makes the attempts of one flush");
+    assert_eq!(
+        calls(&sink).len(),
+        3,
+        "close makes the attempts of one flush"
+    );
 }
 
 #[test]
@@ -471,10 +570,16 @@ fn enqueue_after_close_is_refused_and_close_twice_is_harmless() {
     let sink = delivering("after-close");
     let dispatcher = start(settings(), &sink);
     dispatcher.close(EVENTUALLY);
-    assert_eq!(dispatcher.try_enqueue(target("a"), 1), Err(EnqueueError::Closed));
+    assert_eq!(
+        dispatcher.try_enqueue(target("a"), 1),
+        Err(EnqueueError::Closed)
+    );
     let again = dispatcher.close(Duration::from_millis(10));
     assert_eq!(again.undelivered, 0);
-    assert!(dispatcher.flush(Duration::from_millis(10)), "nothing queued");
+    assert!(
+        dispatcher.flush(Duration::from_millis(10)),
+        "nothing queued"
+    );
 }
 
 #[test]
@@ -483,7 +588,9 @@ fn dropping_the_handle_still_delivers_what_is_queued() {
     let dispatcher = start(settings(), &sink);
     enqueue_all(&dispatcher, &target("a"), 0..3);
     drop(dispatcher);
-    eventually("delivered after drop", || batches(&sink).concat().len() == 3);
+    eventually("delivered after drop", || {
+        batches(&sink).concat().len() == 3
+    });
 }
 
 // ---- concurrency ----
@@ -507,7 +614,9 @@ fn eight_producers_deliver_every_item_exactly_once() {
             thread::spawn(move || {
                 let a = target("a");
                 for n in 0..PER_PRODUCER {
-                    dispatcher.try_enqueue(a.clone(), producer * PER_PRODUCER + n).unwrap();
+                    dispatcher
+                        .try_enqueue(a.clone(), producer * PER_PRODUCER + n)
+                        .unwrap();
                 }
             })
         })
@@ -541,7 +650,13 @@ fn per_producer_order_is_kept_with_one_request_in_flight() {
     let producers: Vec<_> = (0..2u32)
         .map(|producer| {
             let dispatcher = dispatcher.clone();
-            thread::spawn(move || enqueue_all(&dispatcher, &target("a"), (0..1000).map(|n| producer * 10_000 + n)))
+            thread::spawn(move || {
+                enqueue_all(
+                    &dispatcher,
+                    &target("a"),
+                    (0..1000).map(|n| producer * 10_000 + n),
+                )
+            })
         })
         .collect();
     for producer in producers {
@@ -550,7 +665,14 @@ fn per_producer_order_is_kept_with_one_request_in_flight() {
     assert!(dispatcher.flush(EVENTUALLY));
     let all = batches(&sink).concat();
     for producer in 0..2u32 {
-        let mine: Vec<u32> = all.iter().copied().filter(|item| item / 10_000 == producer).collect();
-        assert_eq!(mine, (0..1000).map(|n| producer * 10_000 + n).collect::<Vec<_>>());
+        let mine: Vec<u32> = all
+            .iter()
+            .copied()
+            .filter(|item| item / 10_000 == producer)
+            .collect();
+        assert_eq!(
+            mine,
+            (0..1000).map(|n| producer * 10_000 + n).collect::<Vec<_>>()
+        );
     }
 }

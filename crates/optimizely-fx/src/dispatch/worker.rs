@@ -251,7 +251,10 @@ impl<S: BatchSink> Worker<S> {
     }
 
     fn start_round(&mut self, mark: u64) {
-        let mark = self.round.as_ref().map_or(mark, |round| round.mark.max(mark));
+        let mark = self
+            .round
+            .as_ref()
+            .map_or(mark, |round| round.mark.max(mark));
         self.round = Some(Round {
             mark,
             failed: false,
@@ -272,7 +275,11 @@ impl<S: BatchSink> Worker<S> {
     // ---- sending ----
 
     fn pump(&mut self, now: Instant) {
-        if self.closing.as_ref().is_some_and(|closing| closing.deadline <= now) {
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|closing| closing.deadline <= now)
+        {
             return;
         }
         while self.pool.free_slots() > 0 {
@@ -371,7 +378,11 @@ impl<S: BatchSink> Worker<S> {
     fn on_finished(&mut self, finished: Finished<S>, now: Instant) {
         self.pool.release();
         let Finished { batch, outcome } = finished;
-        if let Some(index) = self.in_flight.iter().position(|&seq| seq == batch.first_seq()) {
+        if let Some(index) = self
+            .in_flight
+            .iter()
+            .position(|&seq| seq == batch.first_seq())
+        {
             self.in_flight.swap_remove(index);
         }
         match outcome {
@@ -407,7 +418,11 @@ impl<S: BatchSink> Worker<S> {
         }
         let delay = self.settings.retry_delay(batch.attempts, retry_after);
         let due = now + delay;
-        if self.closing.as_ref().is_some_and(|closing| due >= closing.deadline) {
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|closing| due >= closing.deadline)
+        {
             return self.keep_for_next_flush(batch, reason, now);
         }
         log::debug!(
@@ -476,7 +491,10 @@ impl<S: BatchSink> Worker<S> {
         }
         if let Some(round) = &self.round {
             let waiting = !round.failed
-                && self.queue.front().is_some_and(|front| front.seq <= round.mark);
+                && self
+                    .queue
+                    .front()
+                    .is_some_and(|front| front.seq <= round.mark);
             if !waiting && !self.busy_up_to(round.mark) {
                 self.round = None;
             }
@@ -533,7 +551,12 @@ impl<S: BatchSink> Worker<S> {
             timed_out,
             stats: self.shared.counters.snapshot(),
         };
-        for reply in self.closing.take().into_iter().flat_map(|closing| closing.replies) {
+        for reply in self
+            .closing
+            .take()
+            .into_iter()
+            .flat_map(|closing| closing.replies)
+        {
             let _ = reply.try_send(report);
         }
     }

@@ -10,9 +10,7 @@ use arc_swap::ArcSwapOption;
 use optimizely_fx_core::odp::WireOdpEvent;
 
 use super::event_sink::{OdpEndpoint, OdpEventSink};
-use crate::dispatch::{
-    CloseReport, DeliveryStats, DispatchSettings, Dispatcher, EnqueueError,
-};
+use crate::dispatch::{CloseReport, DeliveryStats, DispatchSettings, Dispatcher, EnqueueError};
 use crate::http::HttpTransport;
 
 /// Name of the ODP worker thread (its sender threads add `-send`).

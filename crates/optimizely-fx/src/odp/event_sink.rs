@@ -74,7 +74,11 @@ impl OdpEventSink {
         }
     }
 
-    fn request(&self, endpoint: &OdpEndpoint, events: &[WireOdpEvent]) -> Result<HttpRequest, String> {
+    fn request(
+        &self,
+        endpoint: &OdpEndpoint,
+        events: &[WireOdpEvent],
+    ) -> Result<HttpRequest, String> {
         let body = serde_json::to_vec(events).map_err(|err| format!("encode error: {err}"))?;
         Ok(HttpRequest::post(endpoint.events_url(), body)
             .header("content-type", "application/json")
@@ -157,7 +161,10 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        date.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn redact_outcome(endpoint: &OdpEndpoint, outcome: SendOutcome) -> SendOutcome {
@@ -194,7 +201,10 @@ mod tests {
     #[test]
     fn success_statuses_are_delivered() {
         for status in [200, 202, 204] {
-            assert_eq!(classify_response(&response(status, &[], "")), SendOutcome::Delivered);
+            assert_eq!(
+                classify_response(&response(status, &[], "")),
+                SendOutcome::Delivered
+            );
         }
     }
 
@@ -248,7 +258,10 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_dates() {
         assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
         let wait = parse_retry_after(&future).unwrap();
         assert!(wait > Duration::from_secs(3000) && wait <= Duration::from_secs(3600));
@@ -258,7 +271,10 @@ mod tests {
 
     #[test]
     fn network_errors_retry_and_bad_urls_reject() {
-        assert!(matches!(classify_error(&HttpError::Timeout), SendOutcome::Retry { .. }));
+        assert!(matches!(
+            classify_error(&HttpError::Timeout),
+            SendOutcome::Retry { .. }
+        ));
         assert!(matches!(
             classify_error(&HttpError::Connect("refused".to_owned())),
             SendOutcome::Retry { .. }

@@ -2,5 +2,6 @@
 
 mod event_manager;
 mod event_sink;
+pub(crate) mod segments;
 
 pub(crate) use event_manager::{OdpEventManager, OdpEventSettings};

@@ -52,7 +52,11 @@ impl Action {
             raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
         raw.extend_from_slice(
-            format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()).as_bytes(),
+            format!(
+                "content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
         );
         raw.extend_from_slice(body);
         Action::Raw(raw)

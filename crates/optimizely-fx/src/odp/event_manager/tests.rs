@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use optimizely_fx_core::odp::{OdpEvent, WireOdpEvent};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint, Fault};
@@ -64,14 +64,6 @@ fn as_json(events: &[WireOdpEvent]) -> Vec<Value> {
         .collect()
 }
 
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + EVENTUALLY;
-    while !condition() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn status_fault(status: u16, times: u32) -> Fault {
     Fault::Status {
         status,
@@ -119,7 +111,11 @@ fn twenty_five_events_in_batches_of_ten_make_three_requests() {
         .map(|request| request.body_json().unwrap().as_array().unwrap().len())
         .collect();
     assert_eq!(sizes.len(), 3, "{sizes:?}");
-    assert_eq!(sizes.iter().filter(|&&size| size == 10).count(), 2, "{sizes:?}");
+    assert_eq!(
+        sizes.iter().filter(|&&size| size == 10).count(),
+        2,
+        "{sizes:?}"
+    );
     assert_eq!(sizes.iter().sum::<usize>(), 25);
     let mut received = server.odp_events();
     received.sort_by_key(|event| event["data"]["n"].as_u64());
@@ -136,7 +132,11 @@ fn two_server_errors_then_success_delivers_once_and_loses_nothing() {
 
     assert!(manager.flush(EVENTUALLY));
 
-    assert_eq!(server.odp_events(), as_json(&events), "delivered exactly once");
+    assert_eq!(
+        server.odp_events(),
+        as_json(&events),
+        "delivered exactly once"
+    );
     let statuses: Vec<Option<u16>> = server
         .requests(Endpoint::OdpEvents)
         .iter()
@@ -144,7 +144,10 @@ fn two_server_errors_then_success_delivers_once_and_loses_nothing() {
         .collect();
     assert_eq!(statuses, vec![Some(500), Some(500), Some(202)]);
     let stats = manager.stats();
-    assert_eq!((stats.sent, stats.retried, stats.failed, stats.queued), (10, 20, 0, 0));
+    assert_eq!(
+        (stats.sent, stats.retried, stats.failed, stats.queued),
+        (10, 20, 0, 0)
+    );
 }
 
 #[test]
@@ -155,7 +158,10 @@ fn an_outage_longer_than_the_attempts_keeps_events_for_a_later_flush() {
     let manager = integrated(&server, settings());
     let events = send_events(&manager, 0..10);
 
-    assert!(manager.flush(EVENTUALLY), "the flush settles: attempts exhausted");
+    assert!(
+        manager.flush(EVENTUALLY),
+        "the flush settles: attempts exhausted"
+    );
     let stats = manager.stats();
     assert_eq!((stats.sent, stats.queued, stats.failed), (0, 10, 0));
     assert!(server.odp_events().is_empty());
@@ -188,11 +194,18 @@ fn a_400_drops_the_batch_and_logs_the_servers_message_once() {
     assert!(manager.flush(EVENTUALLY));
 
     let stats = manager.stats();
-    assert_eq!((stats.failed, stats.sent, stats.queued, stats.retried), (3, 0, 0, 0));
+    assert_eq!(
+        (stats.failed, stats.sent, stats.queued, stats.retried),
+        (3, 0, 0, 0)
+    );
     assert_eq!(server.requests(Endpoint::OdpEvents).len(), 1, "not retried");
     let errors = logged(log::Level::Error, "missing 'type' field 5d1e");
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("ODP event send failed (400: "), "{}", errors[0]);
+    assert!(
+        errors[0].starts_with("ODP event send failed (400: "),
+        "{}",
+        errors[0]
+    );
     assert!(!errors[0].contains(KEY));
 }
 
@@ -273,7 +286,10 @@ fn close_against_a_server_that_never_answers_returns_and_reports_undelivered() {
 
     let closing = manager.clone();
     let (done, report) = crossbeam_channel::bounded(1);
-    thread::spawn(move || done.send(closing.close(Duration::from_millis(300))).unwrap());
+    thread::spawn(move || {
+        done.send(closing.close(Duration::from_millis(300)))
+            .unwrap()
+    });
     let report = report.recv_timeout(EVENTUALLY).expect("close returned");
 
     assert_eq!(report.undelivered, 15);
@@ -295,8 +311,16 @@ fn events_queued_before_a_config_change_go_to_the_old_endpoint() {
 
     assert_eq!(old.odp_events(), as_json(&before));
     assert_eq!(new.odp_events(), as_json(&after));
-    assert!(old.requests(Endpoint::OdpEvents).iter().all(|r| r.header("x-api-key") == Some(KEY)));
-    assert!(new.requests(Endpoint::OdpEvents).iter().all(|r| r.header("x-api-key") == Some("new-key")));
+    assert!(
+        old.requests(Endpoint::OdpEvents)
+            .iter()
+            .all(|r| r.header("x-api-key") == Some(KEY))
+    );
+    assert!(
+        new.requests(Endpoint::OdpEvents)
+            .iter()
+            .all(|r| r.header("x-api-key") == Some("new-key"))
+    );
 }
 
 #[test]
@@ -314,8 +338,15 @@ fn a_key_change_on_the_same_host_is_a_new_endpoint() {
         .map(|request| request.header("x-api-key").map(str::to_owned))
         .collect();
     keys.sort();
-    assert_eq!(keys, vec![Some(KEY.to_owned()), Some("rotated-key".to_owned())]);
-    assert_eq!(server.odp_events().len(), 2, "the rotated key is refused by this server");
+    assert_eq!(
+        keys,
+        vec![Some(KEY.to_owned()), Some("rotated-key".to_owned())]
+    );
+    assert_eq!(
+        server.odp_events().len(),
+        2,
+        "the rotated key is refused by this server"
+    );
 }
 
 #[test]
@@ -351,10 +382,16 @@ fn without_an_integration_odp_is_inert() {
     assert_eq!(manager.enqueue(event(1)), Err(EnqueueError::NoTarget));
     assert!(manager.flush(Duration::from_millis(10)));
     assert_eq!(manager.stats(), DeliveryStats::default());
-    assert_eq!(manager.close(Duration::from_millis(10)), CloseReport::default());
+    assert_eq!(
+        manager.close(Duration::from_millis(10)),
+        CloseReport::default()
+    );
     assert_eq!(manager.enqueue(event(2)), Err(EnqueueError::Closed));
     manager.update_config(Some(("http://127.0.0.1:9", KEY)));
-    assert!(manager.dispatcher.get().is_none(), "a closed manager stays inert");
+    assert!(
+        manager.dispatcher.get().is_none(),
+        "a closed manager stays inert"
+    );
 }
 
 #[test]

@@ -1,0 +1,153 @@
+//! Shared helpers of the `odp_events_*` tests: dev servers on 127.0.0.1, clients that poll
+//! them, and a log capture installed once per test binary.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use optimizely_fx::{Client, ClientBuilder};
+use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint};
+
+pub const SDK_KEY: &str = "odp-events-sdk-key";
+/// The ODP public key the dev server requires and writes into the datafile it serves.
+pub const API_KEY: &str = "odp-pk-Secret-7Qx";
+/// Upper bound of every "eventually" wait; reaching it fails the test.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../../tests/fixtures/datafiles/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).expect("fixture is readable")
+}
+
+/// ODP integrated (host and key rewritten by the dev server to itself).
+pub fn odp_datafile() -> String {
+    fixture("go-odp-test-datafile.json")
+}
+
+/// No ODP integration at all.
+pub fn plain_datafile() -> String {
+    fixture("js-test_data.decideConfig.json")
+}
+
+/// `odp_datafile()` with its ODP integration pointing at `host` with `key`, and `revision`.
+pub fn datafile_pointing_at(host: &str, key: &str, revision: &str) -> String {
+    let mut json: serde_json::Value = serde_json::from_str(&odp_datafile()).unwrap();
+    json["integrations"] = serde_json::json!([{ "key": "odp", "host": host, "publicKey": key }]);
+    json["revision"] = revision.into();
+    json.to_string()
+}
+
+/// `odp_datafile()` without any integration, with `revision`.
+pub fn datafile_without_odp(revision: &str) -> String {
+    let mut json: serde_json::Value = serde_json::from_str(&odp_datafile()).unwrap();
+    json["integrations"] = serde_json::json!([]);
+    json["revision"] = revision.into();
+    json.to_string()
+}
+
+/// A dev server serving `datafile` for [`SDK_KEY`] (ODP host rewritten to itself), requiring
+/// [`API_KEY`].
+pub fn server_with(datafile: &str) -> DevServerHandle {
+    capture_logs();
+    DevServer::start(
+        DevServerConfig::default()
+            .datafile(SDK_KEY, datafile)
+            .odp_api_key(API_KEY),
+    )
+    .expect("dev server starts")
+}
+
+/// A dev server that serves datafiles as they are and accepts ODP events with `key`.
+pub fn plain_server(key: &str) -> DevServerHandle {
+    capture_logs();
+    DevServer::start(
+        DevServerConfig::default()
+            .odp_api_key(key)
+            .rewrite_odp_host(false),
+    )
+    .expect("dev server starts")
+}
+
+/// A builder fetching the datafile of [`SDK_KEY`] from `server`, sending every ODP event at
+/// once unless the caller changes that.
+pub fn builder(server: &DevServerHandle) -> ClientBuilder {
+    Client::builder()
+        .sdk_key(SDK_KEY)
+        .datafile_url_template(server.datafile_url_template())
+        .polling_interval(Duration::ZERO)
+}
+
+pub fn ready(builder: ClientBuilder) -> Client {
+    let client = builder.build().expect("client builds");
+    client
+        .wait_until_ready(PATIENCE)
+        .expect("client becomes ready");
+    client
+}
+
+pub fn odp_requests(server: &DevServerHandle) -> Vec<optimizely_fx_devserver::RecordedRequest> {
+    server.requests(Endpoint::OdpEvents)
+}
+
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let give_up = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < give_up, "gave up waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Threads of this process whose name starts with `prefix` (Linux).
+pub fn threads_named(prefix: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|name| name.trim_end().starts_with(prefix))
+        .count()
+}
+
+static LOGS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        LOGS.lock()
+            .unwrap()
+            .push((record.level(), thread, record.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger (once per binary).
+pub fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        static CAPTURE: Capture = Capture;
+        log::set_logger(&CAPTURE).expect("no other logger");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// Every captured log line so far: (level, thread name, message).
+pub fn logs() -> Vec<(log::Level, String, String)> {
+    LOGS.lock().unwrap().clone()
+}
+
+/// Captured lines containing `needle`.
+pub fn logs_containing(needle: &str) -> Vec<(log::Level, String, String)> {
+    logs()
+        .into_iter()
+        .filter(|(_, _, message)| message.contains(needle))
+        .collect()
+}

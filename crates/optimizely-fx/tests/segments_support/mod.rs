@@ -1,0 +1,174 @@
+//! Shared helpers of the `segments_*` tests: a dev server on 127.0.0.1 serving a datafile
+//! whose ODP integration points back at it, clients polling it, and log capture.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use optimizely_fx::{Client, ClientBuilder, SegmentsCache};
+use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint};
+
+pub const SDK_KEY: &str = "segments-sdk-key";
+/// The ODP public key the dev server requires and writes into the datafile it serves.
+pub const API_KEY: &str = "odp-pk-Zx81qQ";
+/// Upper bound of every "eventually" wait; reaching it fails the test.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// Segments used by the audiences of `go-odp-test-datafile.json`, in datafile order.
+pub const GO_SEGMENTS: [&str; 3] = ["odp-segment-1", "odp-segment-2", "odp-segment-3"];
+
+pub fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../../tests/fixtures/datafiles/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).expect("fixture is readable")
+}
+
+/// ODP integrated, audiences using `odp-segment-1..3`.
+pub fn odp_datafile() -> String {
+    fixture("go-odp-test-datafile.json")
+}
+
+pub fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// A dev server serving `datafile` for [`SDK_KEY`], requiring [`API_KEY`].
+pub fn server_with(datafile: &str) -> DevServerHandle {
+    capture_logs();
+    let config = DevServerConfig::default()
+        .datafile(SDK_KEY, datafile)
+        .odp_api_key(API_KEY);
+    DevServer::start(config).expect("dev server starts")
+}
+
+/// A builder fetching the datafile from `server` once.
+pub fn builder(server: &DevServerHandle) -> ClientBuilder {
+    Client::builder()
+        .sdk_key(SDK_KEY)
+        .datafile_url_template(server.datafile_url_template())
+        .polling_interval(Duration::ZERO)
+}
+
+pub fn ready(builder: ClientBuilder) -> Client {
+    let client = builder.build().expect("client builds");
+    client
+        .wait_until_ready(PATIENCE)
+        .expect("client becomes ready");
+    client
+}
+
+pub fn graphql_requests(server: &DevServerHandle) -> usize {
+    server.requests(Endpoint::OdpGraphql).len()
+}
+
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let give_up = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < give_up, "gave up waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A [`SegmentsCache`] over a map that counts its calls.
+#[derive(Default)]
+pub struct CountingCache {
+    pub entries: Mutex<HashMap<String, Vec<String>>>,
+    pub lookups: AtomicUsize,
+    pub saves: AtomicUsize,
+    pub resets: AtomicUsize,
+}
+
+impl CountingCache {
+    pub fn calls(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+            + self.saves.load(Ordering::SeqCst)
+            + self.resets.load(Ordering::SeqCst)
+    }
+}
+
+impl SegmentsCache for CountingCache {
+    fn lookup(&self, key: &str) -> Option<Vec<String>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.entries.lock().unwrap().get(key).cloned()
+    }
+
+    fn save(&self, key: &str, segments: Vec<String>) {
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), segments);
+    }
+
+    fn reset(&self) {
+        self.resets.fetch_add(1, Ordering::SeqCst);
+        self.entries.lock().unwrap().clear();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log capture: one logger per test binary. Test threads are named after their test, so each
+// test reads only the lines logged on its own thread.
+
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub thread: Option<String>,
+    pub level: log::Level,
+    pub target: String,
+    pub message: String,
+}
+
+static LINES: Mutex<Vec<LogLine>> = Mutex::new(Vec::new());
+
+struct CapturingLogger;
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = LogLine {
+            thread: std::thread::current().name().map(str::to_owned),
+            level: record.level(),
+            target: record.target().to_owned(),
+            message: record.args().to_string(),
+        };
+        LINES.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+pub fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&CapturingLogger).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+pub fn all_log_lines() -> Vec<LogLine> {
+    LINES.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Lines logged so far on the calling thread.
+pub fn my_log_lines() -> Vec<LogLine> {
+    let me = std::thread::current().name().map(str::to_owned);
+    all_log_lines()
+        .into_iter()
+        .filter(|line| line.thread == me)
+        .collect()
+}
+
+/// Lines at `level` on the calling thread containing `needle`.
+pub fn my_logged(level: log::Level, needle: &str) -> Vec<String> {
+    my_log_lines()
+        .into_iter()
+        .filter(|line| line.level == level && line.message.contains(needle))
+        .map(|line| line.message)
+        .collect()
+}
