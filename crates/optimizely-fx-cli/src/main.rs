@@ -3,6 +3,7 @@
 mod demo;
 mod devserver;
 mod inspect;
+mod send_odp_event;
 mod source;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     DevServer(devserver::DevServerArgs),
     /// Run the offline demo against an in-process dev server.
     Demo(demo::DemoArgs),
+    /// Send ODP events (one from flags, or many from a JSONL file), then flush and report.
+    SendOdpEvent(send_odp_event::SendOdpEventArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Datafile(DatafileCommand::Inspect(args)) => inspect::run(&args),
         Command::DevServer(args) => devserver::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::SendOdpEvent(args) => send_odp_event::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -490,6 +490,7 @@ fn options_and_errors() {
     );
     assert_eq!(keys[1].reasons, ["No flag was found for key \"nope\"."]);
     assert!(!keys[1].enabled && keys[1].variation_key.is_none() && !keys[1].send_impression);
+    assert!(keys[1].is_error() && !keys[0].is_error());
 
     let mut log: Vec<LogLine> = Vec::new();
     let unknown = Decider::new(&config, &adult).log(&mut log).decide("nope");

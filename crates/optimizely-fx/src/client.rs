@@ -11,7 +11,7 @@ use crate::config_source::{
     AccessToken, ConfigStore, DEFAULT_AUTH_URL_TEMPLATE, DEFAULT_URL_TEMPLATE, Poller,
     PollerSettings, PollingSchedule, datafile_url,
 };
-use crate::dispatch::CloseReport as QueueReport;
+use crate::dispatch::QueueReport;
 use crate::error::{BuildError, ReadyError};
 use crate::http::{HttpTransport, UreqTransport};
 use crate::notification::{ConfigUpdate, ListenerId, NotificationType};

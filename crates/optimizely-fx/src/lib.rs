@@ -47,7 +47,7 @@ pub use client_odp::{
     DEFAULT_ODP_BATCH_SIZE, DEFAULT_ODP_FLUSH_INTERVAL, DEFAULT_ODP_MAX_IN_FLIGHT,
     DEFAULT_ODP_MAX_PER_REQUEST, DEFAULT_ODP_QUEUE_CAPACITY, DEFAULT_ODP_REQUEST_TIMEOUT,
 };
-pub use dispatch::{CloseReport as QueueReport, DeliveryStats};
+pub use dispatch::{DeliveryStats, QueueReport};
 pub use error::{BuildError, FetchError, ReadyError, SendOdpEventError};
 pub use notification::{ConfigUpdate, ListenerId, NotificationType};
 pub use odp::segments::{

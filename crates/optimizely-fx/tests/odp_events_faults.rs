@@ -53,9 +53,17 @@ fn a_batch_failing_every_attempt_is_kept_and_delivered_by_a_later_flush() {
     let client = ready(builder(&server).odp_event_flush_interval(Duration::from_secs(60)));
     client.send_odp_event(event("kept")).unwrap();
     client.flush(PATIENCE);
-    assert_eq!(odp_requests(&server).len(), 3, "three attempts in the first flush");
+    assert_eq!(
+        odp_requests(&server).len(),
+        3,
+        "three attempts in the first flush"
+    );
     assert!(server.odp_events().is_empty());
-    assert_eq!(client.odp_stats().queued, 1, "kept at the head of the queue");
+    assert_eq!(
+        client.odp_stats().queued,
+        1,
+        "kept at the head of the queue"
+    );
 
     assert!(client.flush(PATIENCE));
     assert_eq!(delivered_users(&server), ["kept"]);
@@ -173,12 +181,16 @@ fn a_new_host_and_key_apply_after_the_events_queued_before_them() {
 
     assert_eq!(delivered_users(&first), ["before-1", "before-2"]);
     assert_eq!(delivered_users(&second), ["after"]);
-    assert!(odp_requests(&first)
-        .iter()
-        .all(|r| r.header("x-api-key") == Some("key-one")));
-    assert!(odp_requests(&second)
-        .iter()
-        .all(|r| r.header("x-api-key") == Some("key-two")));
+    assert!(
+        odp_requests(&first)
+            .iter()
+            .all(|r| r.header("x-api-key") == Some("key-one"))
+    );
+    assert!(
+        odp_requests(&second)
+            .iter()
+            .all(|r| r.header("x-api-key") == Some("key-two"))
+    );
 }
 
 #[test]

@@ -113,6 +113,12 @@ impl Decision {
         }
     }
 
+    /// Whether this is an error decision (no config, unknown flag key): such decisions carry
+    /// their reasons always, and send no impression and no notification.
+    pub fn is_error(&self) -> bool {
+        self.origin == Origin::NONE
+    }
+
     /// The id of the rule or holdout that decided (the impression's `experiment_id` and the
     /// notification's `experimentId`).
     ///
@@ -182,7 +188,8 @@ pub fn decide(
 }
 
 /// Decides several flags, in the order of `keys` (repeated keys are decided once).
-/// An unknown key yields an error decision; `ENABLED_FLAGS_ONLY` drops disabled decisions.
+/// An unknown key yields an error decision; `ENABLED_FLAGS_ONLY` drops disabled decisions
+/// (error decisions stay).
 pub fn decide_for_keys<K: AsRef<str>>(
     config: &ProjectConfig,
     user: &UserData,
@@ -301,8 +308,11 @@ impl<'a> Decider<'a> {
         decisions
     }
 
+    /// `ENABLED_FLAGS_ONLY` drops disabled decisions, but never error decisions.
     fn keeps(&self, decision: &Decision) -> bool {
-        decision.enabled || !self.options.contains(DecideOptions::ENABLED_FLAGS_ONLY)
+        decision.enabled
+            || !self.options.contains(DecideOptions::ENABLED_FLAGS_ONLY)
+            || decision.is_error()
     }
 
     fn decide_key(&mut self, flag_key: &str) -> Decision {

@@ -44,7 +44,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 pub(crate) use settings::DispatchSettings;
 use stats::Counters;
-pub use stats::{CloseReport, DeliveryStats};
+pub use stats::{DeliveryStats, QueueReport};
 use worker::Worker;
 
 /// Where batches go and how one is sent. Implementations block in [`send`](Self::send) (on
@@ -110,7 +110,7 @@ enum Control {
     /// Flush everything, stop by `deadline`, reply with the report.
     Close {
         deadline: Instant,
-        reply: Sender<CloseReport>,
+        reply: Sender<QueueReport>,
     },
 }
 
@@ -242,7 +242,7 @@ impl<S: BatchSink> Dispatcher<S> {
     /// Stops accepting items, flushes at once, and waits at most `timeout` for delivery before
     /// stopping the worker. Sender threads still waiting on a server are not waited for; they
     /// end with their request timeout. Safe to call more than once.
-    pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
+    pub(crate) fn close(&self, timeout: Duration) -> QueueReport {
         let now = Instant::now();
         let deadline = deadline_after(now, timeout);
         // The worker stops a little earlier so its report reaches us before our deadline.
@@ -279,9 +279,9 @@ impl<S: BatchSink> Dispatcher<S> {
         }
     }
 
-    fn report_without_worker(&self) -> CloseReport {
+    fn report_without_worker(&self) -> QueueReport {
         let stats = self.stats();
-        CloseReport {
+        QueueReport {
             undelivered: stats.queued,
             timed_out: stats.queued > 0,
             stats,

@@ -28,7 +28,7 @@ pub struct DeliveryStats {
 /// What closing a background event queue left behind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub struct CloseReport {
+pub struct QueueReport {
     /// Items not confirmed delivered when the queue stopped: never sent, kept after failed
     /// attempts, or still in flight at the deadline (the server may yet receive those).
     /// They are also counted in [`DeliveryStats::failed`].

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::pool::{Batch, Finished, SenderPool};
-use super::{BatchSink, CloseReport, Control, DispatchSettings, Entry, SendOutcome, Shared};
+use super::{BatchSink, Control, DispatchSettings, Entry, QueueReport, SendOutcome, Shared};
 
 /// Items taken from the data channel per wake-up, so control messages are seen promptly.
 const MAX_DRAIN: usize = 1024;
@@ -44,7 +44,7 @@ struct Waiter {
 
 struct Closing {
     deadline: Instant,
-    replies: Vec<Sender<CloseReport>>,
+    replies: Vec<Sender<QueueReport>>,
 }
 
 enum Event<S: BatchSink> {
@@ -238,7 +238,7 @@ impl<S: BatchSink> Worker<S> {
         }
     }
 
-    fn begin_close(&mut self, deadline: Instant, reply: Option<Sender<CloseReport>>, now: Instant) {
+    fn begin_close(&mut self, deadline: Instant, reply: Option<Sender<QueueReport>>, now: Instant) {
         self.drain_pending(now);
         let mark = self.last_seq;
         self.start_round(mark);
@@ -546,7 +546,7 @@ impl<S: BatchSink> Worker<S> {
         } else {
             log::debug!("{kind} queue closed; everything delivered");
         }
-        let report = CloseReport {
+        let report = QueueReport {
             undelivered,
             timed_out,
             stats: self.shared.counters.snapshot(),

@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use optimizely_fx_core::odp::WireOdpEvent;
 
 use super::event_sink::{OdpEndpoint, OdpEventSink};
-use crate::dispatch::{CloseReport, DeliveryStats, DispatchSettings, Dispatcher, EnqueueError};
+use crate::dispatch::{DeliveryStats, DispatchSettings, Dispatcher, EnqueueError, QueueReport};
 use crate::http::HttpTransport;
 
 /// Name of the ODP worker thread (its sender threads add `-send`).
@@ -162,7 +162,7 @@ impl OdpEventManager {
     }
 
     /// Refuses new events, flushes, and waits at most `timeout` before stopping delivery.
-    pub(crate) fn close(&self, timeout: Duration) -> CloseReport {
+    pub(crate) fn close(&self, timeout: Duration) -> QueueReport {
         let _serialised = self
             .lifecycle
             .lock()
@@ -171,7 +171,7 @@ impl OdpEventManager {
         self.endpoint.store(None);
         match self.dispatcher.get() {
             Some(dispatcher) => dispatcher.close(timeout),
-            None => CloseReport::default(),
+            None => QueueReport::default(),
         }
     }
 

@@ -384,7 +384,7 @@ fn without_an_integration_odp_is_inert() {
     assert_eq!(manager.stats(), DeliveryStats::default());
     assert_eq!(
         manager.close(Duration::from_millis(10)),
-        CloseReport::default()
+        QueueReport::default()
     );
     assert_eq!(manager.enqueue(event(2)), Err(EnqueueError::Closed));
     manager.update_config(Some(("http://127.0.0.1:9", KEY)));

@@ -63,8 +63,8 @@ impl Clock {
 
 struct Entry {
     segments: Vec<String>,
-    /// `None` when entries never expire.
-    saved_at: Option<Instant>,
+    /// When the entry stops being valid; `None` when entries never expire.
+    expires_at: Option<Instant>,
 }
 
 /// The default [`SegmentsCache`]: least-recently-used eviction and a fixed lifetime per entry.
@@ -156,23 +156,16 @@ impl LruSegmentsCache {
     }
 
     fn get(&self, key: &str) -> Option<Vec<String>> {
-        let mut entries = self.lock()?;
+        let entries = self.entries.as_ref()?;
+        // Read before locking, to keep the critical section short.
         let now = self.timeout.map(|_| self.clock.now());
+        let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(key)?;
-        if self.is_expired(entry, now) {
+        if is_expired(entry, now) {
             entries.pop(key);
             return None;
         }
         Some(entry.segments.clone())
-    }
-
-    fn is_expired(&self, entry: &Entry, now: Option<Instant>) -> bool {
-        match (self.timeout, entry.saved_at, now) {
-            (Some(timeout), Some(saved_at), Some(now)) => {
-                now.saturating_duration_since(saved_at) >= timeout
-            }
-            _ => false,
-        }
     }
 
     fn put(&self, key: &str, segments: Vec<String>) {
@@ -192,8 +185,17 @@ impl LruSegmentsCache {
     }
 
     fn put_locked(&self, entries: &mut LruCache<String, Entry>, key: &str, segments: Vec<String>) {
-        let saved_at = self.timeout.map(|_| self.clock.now());
-        entries.put(key.to_owned(), Entry { segments, saved_at });
+        // A deadline too far to represent is no deadline.
+        let expires_at = self
+            .timeout
+            .and_then(|timeout| self.clock.now().checked_add(timeout));
+        entries.put(
+            key.to_owned(),
+            Entry {
+                segments,
+                expires_at,
+            },
+        );
         if entries.len() > self.capacity {
             entries.pop_lru();
         }
@@ -208,6 +210,14 @@ impl LruSegmentsCache {
 
     fn reset_count(&self) -> u64 {
         self.resets.load(Ordering::Acquire)
+    }
+}
+
+/// An entry saved at `t` is valid while `now - t < timeout`, i.e. until `now >= t + timeout`.
+fn is_expired(entry: &Entry, now: Option<Instant>) -> bool {
+    match (entry.expires_at, now) {
+        (Some(expires_at), Some(now)) => now >= expires_at,
+        _ => false,
     }
 }
 
