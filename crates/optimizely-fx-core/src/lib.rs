@@ -15,6 +15,7 @@ pub mod decide;
 pub mod diagnostics;
 pub mod event;
 pub mod odp;
+pub mod optimizely_config;
 pub mod semver;
 
 pub use config::ProjectConfig;
