@@ -1,5 +1,7 @@
 //! The `optimizely-fx` command: inspect datafiles, run the local dev server and the demo.
 
+mod bench;
+mod decide;
 mod demo;
 mod devserver;
 mod inspect;
@@ -32,6 +34,11 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Send ODP events (one from flags, or many from a JSONL file), then flush and report.
     SendOdpEvent(send_odp_event::SendOdpEventArgs),
+    /// Decide flags for users from a JSONL file: one JSON line per user and flag.
+    Decide(decide::DecideArgs),
+    /// Measure the SDK's speed.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +71,8 @@ fn main() -> ExitCode {
         Command::DevServer(args) => devserver::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::SendOdpEvent(args) => send_odp_event::run(&args),
+        Command::Decide(args) => decide::run(&args),
+        Command::Bench(command) => bench::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,10 +18,10 @@ const MAX_NUMBER: f64 = 9_007_199_254_740_992.0;
 const MAX_INT: i64 = 1 << 53;
 
 /// Evaluates a condition tree with `leaf` giving each leaf's value.
-pub fn evaluate_tree<L>(
-    tree: &ConditionTree<L>,
-    leaf: &mut dyn FnMut(&L) -> Option<bool>,
-) -> Option<bool> {
+pub fn evaluate_tree<L, F>(tree: &ConditionTree<L>, leaf: &mut F) -> Option<bool>
+where
+    F: FnMut(&L) -> Option<bool>,
+{
     match tree {
         ConditionTree::And(items) => {
             let mut saw_unknown = false;

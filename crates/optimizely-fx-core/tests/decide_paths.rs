@@ -104,7 +104,7 @@ fn experiment_rule_match_reasons() {
     );
     assert!(decision.enabled && decision.send_impression);
     assert_eq!(
-        Value::Object(decision.variables.clone()),
+        decision.variables.to_json(),
         json!({"message": "from treatment", "count": 3, "broken": null})
     );
     assert_eq!(
@@ -139,7 +139,7 @@ fn delivery_rules_jump_to_everyone_else_on_a_traffic_miss() {
         "rollout without sendFlagDecisions"
     );
     assert_eq!(
-        Value::Object(decision.variables.clone()),
+        decision.variables.to_json(),
         json!({"message": "default", "count": 3, "broken": null})
     );
     assert_eq!(
@@ -563,5 +563,40 @@ fn attributes_keep_insertion_order_and_replace_in_place() {
     assert_eq!(
         AttributeValue::from_json(&json!(u64::MAX)),
         Some(AttributeValue::Float(u64::MAX as f64))
+    );
+}
+
+#[test]
+fn variables_are_cast_once_per_flag_and_shared() {
+    let config = config_from(&base_datafile());
+    let mut log: Vec<LogLine> = Vec::new();
+    let adult = user("u2", &[("age", int(30))]);
+    let first = Decider::new(&config, &adult).log(&mut log).decide("f");
+    assert!(
+        log.iter().any(|l| l.level == LogLevel::Error
+            && l.message == "Unable to cast value 3.5 to type integer, returning null."),
+        "{log:?}"
+    );
+    let second = decide(&config, &adult, "f", DecideOptions::NONE, None);
+    assert_eq!(first.variables, second.variables);
+    assert_eq!(
+        second.variables.get("message"),
+        Some(&json!("from treatment"))
+    );
+    let minor = decide(
+        &config,
+        &user("u1", &[("age", int(3))]),
+        "f",
+        DecideOptions::NONE,
+        None,
+    );
+    assert_eq!(minor.variables.get("message"), Some(&json!("default")));
+    assert_eq!(
+        minor.variables.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        ["message", "count", "broken"]
+    );
+    assert_eq!(
+        serde_json::to_value(&minor.variables).unwrap(),
+        json!({"message": "default", "count": 3, "broken": null})
     );
 }

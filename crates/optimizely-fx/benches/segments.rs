@@ -1,8 +1,10 @@
 //! Cost of `Client::fetch_qualified_segments`:
 //!
-//! * `segments_cache_hit/1_thread` and `/2_threads`: answers from the built-in cache (1,000
-//!   users cached, 2 segments each). With two threads both call it at once on the same client;
-//!   the reported time is the wall time per call each thread sees.
+//! * `segments_cache_hit/{vec,shared}_{1,2}_threads`: answers from the built-in cache (1,000
+//!   users cached, 2 segments each), through `fetch_qualified_segments` (a `Vec<String>` copy
+//!   of the cached list) and `fetch_qualified_segments_shared` (the cached list itself). With
+//!   two threads both call it at once on the same client; the reported time is the wall time
+//!   per call each thread sees.
 //! * `segments_dev_server/fetch`: cache off, every call a GraphQL request to the dev server on
 //!   127.0.0.1 (criterion also prints fetches per second).
 //!
@@ -90,17 +92,23 @@ fn cache_hits(c: &mut Criterion) {
             .fetch_qualified_segments(user, &[])
             .expect("warm-up fetch");
     }
-    let fetch = |i: u64| {
+    let copied = |i: u64| {
         let user = &users[i as usize % USERS];
         black_box(client.fetch_qualified_segments(black_box(user), &[])).expect("cache hit");
     };
+    let shared = |i: u64| {
+        let user = &users[i as usize % USERS];
+        black_box(client.fetch_qualified_segments_shared(black_box(user), &[])).expect("cache hit");
+    };
     let mut group = c.benchmark_group("segments_cache_hit");
-    group.bench_function("1_thread", |b| {
-        b.iter_custom(|iters| timed_on_threads(1, iters, &fetch))
-    });
-    group.bench_function("2_threads", |b| {
-        b.iter_custom(|iters| timed_on_threads(2, iters, &fetch))
-    });
+    for threads in [1, 2] {
+        group.bench_function(format!("vec_{threads}_threads"), |b| {
+            b.iter_custom(|iters| timed_on_threads(threads, iters, &copied));
+        });
+        group.bench_function(format!("shared_{threads}_threads"), |b| {
+            b.iter_custom(|iters| timed_on_threads(threads, iters, &shared));
+        });
+    }
     group.finish();
 }
 

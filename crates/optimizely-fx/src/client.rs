@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 
 use optimizely_fx_core::ProjectConfig;
 
+use crate::client_decide::DecideSettings;
 use crate::config_source::{
     AccessToken, ConfigStore, DEFAULT_AUTH_URL_TEMPLATE, DEFAULT_URL_TEMPLATE, Poller,
     PollerSettings, PollingSchedule, datafile_url,
 };
 use crate::dispatch::QueueReport;
 use crate::error::{BuildError, ReadyError};
+use crate::events::{EventManager, EventSettings};
 use crate::http::{HttpTransport, UreqTransport};
 use crate::notification::{ConfigUpdate, ListenerId, NotificationType};
 use crate::odp::segments::{SegmentsManager, SegmentsSettings};
@@ -90,6 +92,8 @@ pub struct ClientBuilder {
     pub(crate) segments: SegmentsSettings,
     pub(crate) odp_disabled: bool,
     pub(crate) odp_events: OdpEventSettings,
+    pub(crate) decide: DecideSettings,
+    pub(crate) events: EventSettings,
 }
 
 impl Default for ClientBuilder {
@@ -105,6 +109,8 @@ impl Default for ClientBuilder {
             segments: SegmentsSettings::default(),
             odp_disabled: false,
             odp_events: OdpEventSettings::default(),
+            decide: DecideSettings::default(),
+            events: EventSettings::default(),
         }
     }
 }
@@ -195,8 +201,9 @@ impl ClientBuilder {
             store.set_initial(config);
         }
         let transport = self.shared_transport();
-        let segments = self.segments_manager(&store, Some(Arc::clone(&transport)));
+        let segments = self.segments_manager(&store, Arc::clone(&transport));
         let odp_events = self.odp_event_manager(&store, Arc::clone(&transport));
+        let events = self.event_manager(&store, Arc::clone(&transport));
         let poller = match &sdk_key {
             Some(sdk_key) => Some(self.spawn_poller(sdk_key, Arc::clone(&store), transport)?),
             None => None,
@@ -208,6 +215,8 @@ impl ClientBuilder {
                 sdk_key,
                 segments,
                 odp_events,
+                decide: self.decide,
+                events,
             }),
         })
     }
@@ -285,6 +294,8 @@ impl fmt::Debug for ClientBuilder {
             .field("segments", &self.segments)
             .field("odp_disabled", &self.odp_disabled)
             .field("odp_events", &self.odp_events)
+            .field("decide", &self.decide)
+            .field("events", &self.events)
             .finish()
     }
 }
@@ -319,6 +330,8 @@ struct ClientInner {
     sdk_key: Option<String>,
     segments: Arc<SegmentsManager>,
     odp_events: Option<Arc<OdpEventManager>>,
+    decide: DecideSettings,
+    events: EventManager,
 }
 
 impl Client {
@@ -397,8 +410,9 @@ impl Client {
         self.inner.store.notifications().clear_all_listeners();
     }
 
-    /// Closes the client: sends every queued ODP event at once, stops the datafile poller,
-    /// removes all listeners and releases anyone waiting for readiness. Waits at most
+    /// Closes the client: sends every queued ODP event and impression/conversion event at
+    /// once, stops the datafile poller, removes all listeners (after the last event batches
+    /// were announced to log-event listeners) and releases anyone waiting for readiness. Waits at most
     /// `timeout` in all, then reports what was left undelivered. Calling it again is harmless.
     /// The last config stays readable through [`config`](Self::config); events sent after
     /// close are refused.
@@ -416,6 +430,16 @@ impl Client {
     /// The ODP event manager (see `client_odp.rs`); `None` when ODP is disabled.
     pub(crate) fn odp_events(&self) -> Option<&Arc<OdpEventManager>> {
         self.inner.odp_events.as_ref()
+    }
+
+    /// Default decide options and the user profile service (see `client_decide.rs`).
+    pub(crate) fn decide_settings(&self) -> &DecideSettings {
+        &self.inner.decide
+    }
+
+    /// The impression/conversion event manager (see `client_events.rs`).
+    pub(crate) fn events(&self) -> &EventManager {
+        &self.inner.events
     }
 
     /// The config store shared with the poller.
@@ -443,18 +467,23 @@ impl ClientInner {
     fn close(&self, timeout: Duration) -> CloseReport {
         let deadline = Instant::now() + timeout;
         self.store.close();
-        self.store.notifications().clear_all_listeners();
+        // Both queues flush at once; each close then waits within the one deadline.
+        self.events.request_flush();
         let odp_events = self
             .odp_events
             .as_ref()
             .map(|manager| manager.close(remaining(deadline)))
             .unwrap_or_default();
+        let events = self.events.close(remaining(deadline));
+        // After the last batches were announced to log-event listeners.
+        self.store.notifications().clear_all_listeners();
         let poller_stopped = self
             .poller
             .as_ref()
             .is_none_or(|poller| poller.stop(remaining(deadline)));
         CloseReport {
             odp_events,
+            events,
             poller_stopped,
         }
     }
@@ -473,6 +502,12 @@ impl Drop for ClientInner {
                 report.odp_events.undelivered
             );
         }
+        if report.events.undelivered > 0 {
+            log::warn!(
+                "{} impression/conversion events were not delivered before the client was dropped",
+                report.events.undelivered
+            );
+        }
     }
 }
 
@@ -482,6 +517,8 @@ impl Drop for ClientInner {
 pub struct CloseReport {
     /// ODP event delivery at close: undelivered events and final counters.
     pub odp_events: QueueReport,
+    /// Impression/conversion event delivery at close: undelivered events and final counters.
+    pub events: QueueReport,
     /// Whether the datafile poller ended within the timeout (`true` without a poller).
     pub poller_stopped: bool,
 }

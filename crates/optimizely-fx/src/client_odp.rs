@@ -178,7 +178,7 @@ impl Client {
         result
     }
 
-    fn try_send_odp_event(&self, event: OdpEvent) -> Result<(), SendOdpEventError> {
+    pub(crate) fn try_send_odp_event(&self, event: OdpEvent) -> Result<(), SendOdpEventError> {
         if self.store().is_closed() {
             return Err(SendOdpEventError::Closed);
         }
@@ -195,12 +195,20 @@ impl Client {
         })
     }
 
-    /// Sends every queued ODP event now and waits at most `timeout`. Returns `true` when every
-    /// event queued before the call was delivered or given up (rejected by ODP, or kept for a
-    /// later attempt after failing every attempt of this flush).
+    /// Sends every queued ODP event and impression/conversion event now and waits at most
+    /// `timeout` in all. Returns `true` when every event queued before the call was delivered
+    /// or given up (rejected by the server, or kept for a later attempt after failing every
+    /// attempt of this flush).
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.odp_events()
-            .is_none_or(|manager| manager.flush(timeout))
+        let started = std::time::Instant::now();
+        // Both queues flush at once; the waits share the one timeout.
+        self.events().request_flush();
+        let odp = self
+            .odp_events()
+            .is_none_or(|manager| manager.flush(timeout));
+        self.events()
+            .flush(timeout.saturating_sub(started.elapsed()))
+            && odp
     }
 
     /// Counters of ODP event delivery: queued, sent, retried, failed, dropped. Cheap (a few

@@ -59,7 +59,7 @@ impl ClientBuilder {
     pub(crate) fn segments_manager(
         &self,
         store: &ConfigStore,
-        transport: Option<Arc<dyn HttpTransport>>,
+        transport: Arc<dyn HttpTransport>,
     ) -> Arc<SegmentsManager> {
         let manager = Arc::new(SegmentsManager::new(
             &self.segments,
@@ -108,6 +108,21 @@ impl Client {
         user_id: &str,
         options: &[SegmentOption],
     ) -> Result<Vec<String>, FetchSegmentsError> {
+        self.fetch_qualified_segments_shared(user_id, options)
+            .map(|segments| segments.to_vec())
+    }
+
+    /// [`fetch_qualified_segments`](Self::fetch_qualified_segments) answering with the cached
+    /// list itself, shared rather than copied: a cache hit then allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch_qualified_segments`](Self::fetch_qualified_segments).
+    pub fn fetch_qualified_segments_shared(
+        &self,
+        user_id: &str,
+        options: &[SegmentOption],
+    ) -> Result<Arc<[String]>, FetchSegmentsError> {
         self.segments()
             .fetch(user_id, options, self.config().as_deref())
     }

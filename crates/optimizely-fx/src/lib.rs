@@ -31,31 +31,50 @@
 pub mod http;
 
 mod client;
+mod client_decide;
+mod client_events;
 mod client_odp;
 mod client_segments;
 mod config_source;
+mod decision;
 mod dispatch;
 mod error;
+mod events;
+mod log_forward;
 mod notification;
 mod odp;
 mod readiness;
+mod user_context;
+mod user_profile;
 
 pub use client::{
     Client, ClientBuilder, CloseReport, DEFAULT_DATAFILE_REQUEST_TIMEOUT, DEFAULT_POLLING_INTERVAL,
+};
+pub use client_events::{
+    DEFAULT_EVENT_BATCH_SIZE, DEFAULT_EVENT_FLUSH_INTERVAL, DEFAULT_EVENT_QUEUE_CAPACITY,
+    DEFAULT_EVENT_REQUEST_TIMEOUT, EventTags, InvalidEventTags, TrackError,
 };
 pub use client_odp::{
     DEFAULT_ODP_BATCH_SIZE, DEFAULT_ODP_FLUSH_INTERVAL, DEFAULT_ODP_MAX_IN_FLIGHT,
     DEFAULT_ODP_MAX_PER_REQUEST, DEFAULT_ODP_QUEUE_CAPACITY, DEFAULT_ODP_REQUEST_TIMEOUT,
 };
+pub use decision::{DecideOption, Decision, Decisions};
 pub use dispatch::{DeliveryStats, QueueReport};
 pub use error::{BuildError, FetchError, ReadyError, SendOdpEventError};
-pub use notification::{ConfigUpdate, ListenerId, NotificationType};
+pub use notification::{
+    ConfigUpdate, DecisionNotification, FlagDecisionInfo, ListenerId, LogEvent, NotificationType,
+    TrackNotification,
+};
 pub use odp::segments::{
     DEFAULT_SEGMENTS_CACHE_SIZE, DEFAULT_SEGMENTS_CACHE_TIMEOUT, DEFAULT_SEGMENTS_REQUEST_TIMEOUT,
     FetchSegmentsError, FetchSegmentsFuture, LruSegmentsCache, ParseSegmentOptionError,
     SegmentOption, SegmentsCache, SegmentsFetchFailure,
 };
 pub use readiness::ReadyFuture;
+pub use user_context::{DecisionContext, ForcedDecision, UserContext, UserSegmentsFuture};
+pub use user_profile::{UserProfile, UserProfileError, UserProfileService};
 
+pub use optimizely_fx_core::decide::{AttributeValue, Attributes, UnknownDecideOption, Variables};
+pub use optimizely_fx_core::event::UnknownEventKey;
 pub use optimizely_fx_core::odp::{OdpEvent, OdpIntegration, OdpValue};
 pub use optimizely_fx_core::{DatafileError, DatafileVersion, ProjectConfig};

@@ -3,9 +3,14 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use optimizely_fx_core::ProjectConfig;
+
+mod payloads;
+
+pub use payloads::{DecisionNotification, FlagDecisionInfo, LogEvent, TrackNotification};
 
 /// The kinds of notification a listener can be registered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,6 +19,12 @@ pub enum NotificationType {
     /// A datafile with a new revision became the current config
     /// (`OPTIMIZELY_CONFIG_UPDATE` in the other Optimizely SDKs).
     ConfigUpdate,
+    /// A flag was decided for a user (`DECISION`, type `flag`).
+    Decision,
+    /// A conversion event was queued by `track_event` (`TRACK`).
+    Track,
+    /// A batch of impression and conversion events is about to be sent (`LOG_EVENT`).
+    LogEvent,
 }
 
 impl NotificationType {
@@ -21,6 +32,9 @@ impl NotificationType {
     pub fn name(self) -> &'static str {
         match self {
             NotificationType::ConfigUpdate => "OPTIMIZELY_CONFIG_UPDATE",
+            NotificationType::Decision => "DECISION",
+            NotificationType::Track => "TRACK",
+            NotificationType::LogEvent => "LOG_EVENT",
         }
     }
 }
@@ -55,6 +69,9 @@ pub struct ConfigUpdate {
 }
 
 type ConfigUpdateListener = Arc<dyn Fn(&ConfigUpdate) + Send + Sync>;
+type DecisionListener = Arc<dyn Fn(&DecisionNotification) + Send + Sync>;
+type TrackListener = Arc<dyn Fn(&TrackNotification) + Send + Sync>;
+type LogEventListener = Arc<dyn Fn(&LogEvent) + Send + Sync>;
 
 /// Listeners of one notification type, in registration order.
 struct ListenerList<L> {
@@ -82,6 +99,9 @@ impl<L: Clone> ListenerList<L> {
 struct Registry {
     last_id: u64,
     config_update: ListenerList<ConfigUpdateListener>,
+    decision: ListenerList<DecisionListener>,
+    track: ListenerList<TrackListener>,
+    log_event: ListenerList<LogEventListener>,
 }
 
 impl Registry {
@@ -89,15 +109,66 @@ impl Registry {
         self.last_id += 1;
         ListenerId(self.last_id)
     }
+
+    fn count(&self, kind: NotificationType) -> usize {
+        match kind {
+            NotificationType::ConfigUpdate => self.config_update.entries.len(),
+            NotificationType::Decision => self.decision.entries.len(),
+            NotificationType::Track => self.track.entries.len(),
+            NotificationType::LogEvent => self.log_event.entries.len(),
+        }
+    }
 }
+
+/// Listener counts readable without the registry lock, so that decide and the event sender
+/// pay nothing (no lock, no payload) while nobody listens. Updated under the lock.
+#[derive(Default)]
+struct Presence {
+    decision: AtomicUsize,
+    track: AtomicUsize,
+    log_event: AtomicUsize,
+}
+
+impl Presence {
+    fn slot(&self, kind: NotificationType) -> Option<&AtomicUsize> {
+        match kind {
+            NotificationType::ConfigUpdate => None,
+            NotificationType::Decision => Some(&self.decision),
+            NotificationType::Track => Some(&self.track),
+            NotificationType::LogEvent => Some(&self.log_event),
+        }
+    }
+
+    fn refresh(&self, registry: &Registry) {
+        for kind in ALL_TYPES {
+            if let Some(slot) = self.slot(kind) {
+                slot.store(registry.count(kind), Ordering::Release);
+            }
+        }
+    }
+
+    fn any(&self, kind: NotificationType) -> bool {
+        self.slot(kind)
+            .is_some_and(|slot| slot.load(Ordering::Acquire) > 0)
+    }
+}
+
+const ALL_TYPES: [NotificationType; 4] = [
+    NotificationType::ConfigUpdate,
+    NotificationType::Decision,
+    NotificationType::Track,
+    NotificationType::LogEvent,
+];
 
 /// Holds the listeners of one client and calls them.
 ///
 /// Listeners run on the thread that caused the notification (the datafile poller thread for
-/// config updates), outside any internal lock, so a listener may add or remove listeners. A
+/// config updates, the deciding thread for decisions and conversions, an event sender thread
+/// for log events), outside any internal lock, so a listener may add or remove listeners. A
 /// panicking listener is caught and logged, and the other listeners still run.
 pub(crate) struct NotificationCenter {
     registry: Mutex<Registry>,
+    presence: Presence,
 }
 
 impl NotificationCenter {
@@ -106,7 +177,11 @@ impl NotificationCenter {
             registry: Mutex::new(Registry {
                 last_id: 0,
                 config_update: ListenerList::new(),
+                decision: ListenerList::new(),
+                track: ListenerList::new(),
+                log_event: ListenerList::new(),
             }),
+            presence: Presence::default(),
         }
     }
 
@@ -128,25 +203,86 @@ impl NotificationCenter {
         id
     }
 
+    pub(crate) fn add_decision_listener(
+        &self,
+        listener: impl Fn(&DecisionNotification) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.add(|registry, id| registry.decision.entries.push((id, Arc::new(listener))))
+    }
+
+    pub(crate) fn add_track_listener(
+        &self,
+        listener: impl Fn(&TrackNotification) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.add(|registry, id| registry.track.entries.push((id, Arc::new(listener))))
+    }
+
+    pub(crate) fn add_log_event_listener(
+        &self,
+        listener: impl Fn(&LogEvent) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.add(|registry, id| registry.log_event.entries.push((id, Arc::new(listener))))
+    }
+
+    fn add(&self, push: impl FnOnce(&mut Registry, ListenerId)) -> ListenerId {
+        let mut registry = self.registry();
+        let id = registry.next_id();
+        push(&mut registry, id);
+        self.presence.refresh(&registry);
+        id
+    }
+
     pub(crate) fn remove_listener(&self, id: ListenerId) -> bool {
-        self.registry().config_update.remove(id)
+        let mut registry = self.registry();
+        let removed = registry.config_update.remove(id)
+            || registry.decision.remove(id)
+            || registry.track.remove(id)
+            || registry.log_event.remove(id);
+        self.presence.refresh(&registry);
+        removed
     }
 
     pub(crate) fn clear_listeners(&self, kind: NotificationType) {
         let mut registry = self.registry();
         match kind {
             NotificationType::ConfigUpdate => registry.config_update.entries.clear(),
+            NotificationType::Decision => registry.decision.entries.clear(),
+            NotificationType::Track => registry.track.entries.clear(),
+            NotificationType::LogEvent => registry.log_event.entries.clear(),
         }
+        self.presence.refresh(&registry);
     }
 
     pub(crate) fn clear_all_listeners(&self) {
-        self.clear_listeners(NotificationType::ConfigUpdate);
+        for kind in ALL_TYPES {
+            self.clear_listeners(kind);
+        }
     }
 
-    pub(crate) fn listener_count(&self, kind: NotificationType) -> usize {
-        let registry = self.registry();
-        match kind {
-            NotificationType::ConfigUpdate => registry.config_update.entries.len(),
+    /// Whether any listener of `kind` is registered (lock-free; always `false` for config
+    /// updates, which are rare enough to take the lock).
+    pub(crate) fn has_listeners(&self, kind: NotificationType) -> bool {
+        self.presence.any(kind)
+    }
+
+    pub(crate) fn notify_decision(&self, notification: &DecisionNotification) {
+        let listeners = self.registry().decision.snapshot();
+        for listener in listeners {
+            call_listener(NotificationType::Decision, || listener(notification));
+        }
+    }
+
+    pub(crate) fn notify_track(&self, notification: &TrackNotification) {
+        let listeners = self.registry().track.snapshot();
+        for listener in listeners {
+            call_listener(NotificationType::Track, || listener(notification));
+        }
+    }
+
+    pub(crate) fn notify_log_event(&self, notification: &LogEvent) {
+        let listeners = self.registry().log_event.snapshot();
+        for listener in listeners {
+            call_listener(NotificationType::LogEvent, || listener(notification));
         }
     }
 
@@ -160,10 +296,20 @@ impl NotificationCenter {
 
 impl fmt::Debug for NotificationCenter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry = self.registry();
         f.debug_struct("NotificationCenter")
             .field(
                 "config_update_listeners",
-                &self.listener_count(NotificationType::ConfigUpdate),
+                &registry.count(NotificationType::ConfigUpdate),
+            )
+            .field(
+                "decision_listeners",
+                &registry.count(NotificationType::Decision),
+            )
+            .field("track_listeners", &registry.count(NotificationType::Track))
+            .field(
+                "log_event_listeners",
+                &registry.count(NotificationType::LogEvent),
             )
             .finish()
     }

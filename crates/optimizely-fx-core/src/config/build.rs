@@ -540,6 +540,7 @@ impl Builder {
                     .collect(),
                 rules: Vec::new(),
                 variations: Vec::new(),
+                variable_sets: Default::default(),
             };
             self.flag_by_key.insert(flag.key.clone(), index);
             self.flags.push(flag);

@@ -505,6 +505,8 @@ pub struct Flag {
     pub(crate) variables: Vec<Variable>,
     pub(crate) rules: Vec<ExperimentIndex>,
     pub(crate) variations: Vec<VariationIndex>,
+    /// Typed decision variables, built on the flag's first decision (decide module).
+    pub(crate) variable_sets: std::sync::OnceLock<crate::decide::FlagVariableSets>,
 }
 
 impl Flag {

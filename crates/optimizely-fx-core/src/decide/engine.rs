@@ -173,7 +173,9 @@ impl<'c> FlagRun<'_, 'c, '_> {
         None
     }
 
-    /// `Some(resolution)` ends the flag's evaluation; `None` tries the next rule.
+    /// `None`: try the next rule. `Some(Some(_))`: decided. `Some(None)`: the rule chose a
+    /// variation whose key neither the rule nor the flag has, which ends the experiment rules
+    /// (the reference SDK then goes on to the delivery rules).
     fn experiment_rule(&mut self, index: ExperimentIndex) -> Option<Option<Resolution>> {
         let config = self.config;
         let rule = config.experiment(index);

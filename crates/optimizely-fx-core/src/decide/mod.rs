@@ -35,12 +35,12 @@ pub use user::{
     AttributeValue, Attributes, BUCKETING_ID_ATTRIBUTE, ForcedDecisionKey, ForcedDecisions,
     UserData, UserProfile,
 };
-pub use variables::cast_variable;
+pub(crate) use variables::FlagVariableSets;
+pub use variables::{Variables, cast_variable};
 
 use crate::config::{FlagIndex, ProjectConfig, VariationIndex};
 use crate::diagnostics::{LogLevel, LogSink, Trace};
 use engine::{FlagRun, Resolution, RuleRef};
-use serde_json::{Map, Value};
 
 /// Reason of the decision returned when there is no valid config yet.
 pub const SDK_NOT_READY: &str = "Optimizely SDK not configured properly yet.";
@@ -56,7 +56,7 @@ pub struct Decision {
     pub enabled: bool,
     /// Every variable of the flag (unless `EXCLUDE_VARIABLES`), name → typed value, in the
     /// flag's order; a value that does not cast to its type is `null`.
-    pub variables: Map<String, Value>,
+    pub variables: Variables,
     /// The key of the rule (experiment, delivery rule or holdout) that decided, if any.
     pub rule_key: Option<String>,
     /// Why, step by step (only with `INCLUDE_REASONS`, except for error decisions).
@@ -104,7 +104,7 @@ impl Decision {
             flag_key: flag_key.into(),
             variation_key: None,
             enabled: false,
-            variables: Map::new(),
+            variables: Variables::new(),
             rule_key: None,
             reasons: vec![reason.into()],
             source: DecisionSource::Rollout,
@@ -410,7 +410,7 @@ fn build_decision(
     let variation = resolution.variation.map(|index| config.variation(index));
     let enabled = variation.is_some_and(|v| v.feature_enabled());
     let variables = if options.contains(DecideOptions::EXCLUDE_VARIABLES) {
-        Map::new()
+        Variables::new()
     } else {
         variables::decision_variables(config, flag, resolution.variation, enabled, trace)
     };

@@ -97,6 +97,19 @@ impl From<bool> for AttributeValue {
     }
 }
 
+/// `None` is an explicit null attribute ([`AttributeValue::Null`]).
+impl<T: Into<AttributeValue>> From<Option<T>> for AttributeValue {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Null, Into::into)
+    }
+}
+
+impl From<&AttributeValue> for AttributeValue {
+    fn from(value: &AttributeValue) -> Self {
+        value.clone()
+    }
+}
+
 /// User attributes in insertion order (the order visitor attributes are sent in events).
 ///
 /// Setting an existing key replaces its value in place. Lookups scan linearly, which beats
@@ -154,6 +167,27 @@ impl Attributes {
     /// Whether there is no attribute.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+impl IntoIterator for Attributes {
+    type Item = (String, AttributeValue);
+    type IntoIter = std::vec::IntoIter<(String, AttributeValue)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a str, &'a AttributeValue);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, AttributeValue)>,
+        fn(&'a (String, AttributeValue)) -> (&'a str, &'a AttributeValue),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 }
 

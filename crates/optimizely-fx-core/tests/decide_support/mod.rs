@@ -86,7 +86,7 @@ pub fn decision_tuple(decision: &Decision) -> Value {
             .map_or(Value::Null, Value::String),
         Value::Bool(decision.enabled),
         decision.rule_key.clone().map_or(Value::Null, Value::String),
-        Value::Object(decision.variables.clone()),
+        decision.variables.to_json(),
     ])
 }
 

@@ -24,6 +24,7 @@
 //! - A full queue refuses the item ([`EnqueueError::Full`]), counts it as dropped, and logs a
 //!   warning for the first drop of each run of drops.
 
+mod http_outcome;
 mod pool;
 mod settings;
 mod stats;
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
+pub(crate) use http_outcome::send_outcome;
 pub(crate) use settings::DispatchSettings;
 use stats::Counters;
 pub use stats::{DeliveryStats, QueueReport};

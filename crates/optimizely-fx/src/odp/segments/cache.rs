@@ -62,7 +62,7 @@ impl Clock {
 }
 
 struct Entry {
-    segments: Vec<String>,
+    segments: Arc<[String]>,
     /// When the entry stops being valid; `None` when entries never expire.
     expires_at: Option<Instant>,
 }
@@ -155,7 +155,7 @@ impl LruSegmentsCache {
         Some(entries.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn get(&self, key: &str) -> Option<Vec<String>> {
+    fn get(&self, key: &str) -> Option<Arc<[String]>> {
         let entries = self.entries.as_ref()?;
         // Read before locking, to keep the critical section short.
         let now = self.timeout.map(|_| self.clock.now());
@@ -165,10 +165,10 @@ impl LruSegmentsCache {
             entries.pop(key);
             return None;
         }
-        Some(entry.segments.clone())
+        Some(Arc::clone(&entry.segments))
     }
 
-    fn put(&self, key: &str, segments: Vec<String>) {
+    fn put(&self, key: &str, segments: Arc<[String]>) {
         if let Some(mut entries) = self.lock() {
             self.put_locked(&mut entries, key, segments);
         }
@@ -176,7 +176,7 @@ impl LruSegmentsCache {
 
     /// Saves unless the cache was reset since [`reset_count`](Self::reset_count) returned
     /// `resets`.
-    fn put_unless_reset_since(&self, resets: u64, key: &str, segments: Vec<String>) {
+    fn put_unless_reset_since(&self, resets: u64, key: &str, segments: Arc<[String]>) {
         if let Some(mut entries) = self.lock()
             && self.resets.load(Ordering::Acquire) == resets
         {
@@ -184,7 +184,12 @@ impl LruSegmentsCache {
         }
     }
 
-    fn put_locked(&self, entries: &mut LruCache<String, Entry>, key: &str, segments: Vec<String>) {
+    fn put_locked(
+        &self,
+        entries: &mut LruCache<String, Entry>,
+        key: &str,
+        segments: Arc<[String]>,
+    ) {
         // A deadline too far to represent is no deadline.
         let expires_at = self
             .timeout
@@ -223,11 +228,11 @@ fn is_expired(entry: &Entry, now: Option<Instant>) -> bool {
 
 impl SegmentsCache for LruSegmentsCache {
     fn lookup(&self, key: &str) -> Option<Vec<String>> {
-        self.get(key)
+        self.get(key).map(|segments| segments.to_vec())
     }
 
     fn save(&self, key: &str, segments: Vec<String>) {
-        self.put(key, segments);
+        self.put(key, segments.into());
     }
 
     fn reset(&self) {
@@ -274,10 +279,12 @@ impl SegmentsStore {
         matches!(self, SegmentsStore::Default(_))
     }
 
-    pub(crate) fn lookup(&self, user_id: &str) -> Option<Vec<String>> {
+    pub(crate) fn lookup(&self, user_id: &str) -> Option<Arc<[String]>> {
         match self {
             SegmentsStore::Default(lru) => lru.get(user_id),
-            SegmentsStore::Custom { cache, .. } => cache.lookup(&segments_cache_key(user_id)),
+            SegmentsStore::Custom { cache, .. } => {
+                cache.lookup(&segments_cache_key(user_id)).map(Arc::from)
+            }
         }
     }
 
@@ -300,15 +307,15 @@ impl SegmentsStore {
         }
     }
 
-    pub(crate) fn save(&self, resets_seen: u64, user_id: &str, segments: Vec<String>) {
+    pub(crate) fn save(&self, resets_seen: u64, user_id: &str, segments: &Arc<[String]>) {
         match self {
             SegmentsStore::Default(lru) => {
-                lru.put_unless_reset_since(resets_seen, user_id, segments);
+                lru.put_unless_reset_since(resets_seen, user_id, Arc::clone(segments));
             }
             // Best effort: a reset between this check and the save can still slip through.
             SegmentsStore::Custom { cache, resets } => {
                 if resets.load(Ordering::Acquire) == resets_seen {
-                    cache.save(&segments_cache_key(user_id), segments);
+                    cache.save(&segments_cache_key(user_id), segments.to_vec());
                 }
             }
         }
@@ -411,30 +418,34 @@ mod tests {
         assert!(cache.lookup("a").is_some());
     }
 
+    fn shared(names: &[&str]) -> Arc<[String]> {
+        segs(names).into()
+    }
+
     #[test]
     fn reset_empties_and_a_save_started_before_it_is_dropped() {
         let store = SegmentsStore::default_lru(10, Duration::ZERO);
-        store.save(store.reset_count(), "a", segs(&["1"]));
+        store.save(store.reset_count(), "a", &shared(&["1"]));
         let before = store.reset_count();
         store.reset();
         assert_eq!(store.lookup("a"), None);
-        store.save(before, "b", segs(&["2"]));
+        store.save(before, "b", &shared(&["2"]));
         assert_eq!(store.lookup("b"), None);
-        store.save(store.reset_count(), "b", segs(&["2"]));
-        assert_eq!(store.lookup("b"), Some(segs(&["2"])));
+        store.save(store.reset_count(), "b", &shared(&["2"]));
+        assert_eq!(store.lookup("b"), Some(shared(&["2"])));
     }
 
     #[test]
     fn a_custom_store_uses_the_official_key() {
         let inner = Arc::new(LruSegmentsCache::new(10, Duration::ZERO));
         let store = SegmentsStore::custom(inner.clone());
-        store.save(store.reset_count(), "test-user", segs(&["1"]));
+        store.save(store.reset_count(), "test-user", &shared(&["1"]));
         assert_eq!(inner.lookup("fs_user_id-$-test-user"), Some(segs(&["1"])));
-        assert_eq!(store.lookup("test-user"), Some(segs(&["1"])));
+        assert_eq!(store.lookup("test-user"), Some(shared(&["1"])));
         let before = store.reset_count();
         store.reset();
         assert!(inner.is_empty());
-        store.save(before, "test-user", segs(&["1"]));
+        store.save(before, "test-user", &shared(&["1"]));
         assert!(inner.is_empty());
     }
 

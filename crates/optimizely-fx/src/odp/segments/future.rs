@@ -21,7 +21,7 @@ use super::{FetchSegmentsError, SegmentsManager};
 const MAX_THREADS: usize = 16;
 const THREAD_NAME: &str = "optimizely-fx-segments";
 
-type FetchResult = Result<Vec<String>, FetchSegmentsError>;
+type FetchResult = Result<Arc<[String]>, FetchSegmentsError>;
 /// The blocking part of an async fetch.
 pub(super) type Job = Box<dyn FnOnce() -> FetchResult + Send>;
 type Outcome = Result<FetchResult, Box<dyn Any + Send>>;
@@ -263,7 +263,7 @@ impl Future for FetchSegmentsFuture {
         let this = self.get_mut();
         loop {
             match std::mem::replace(&mut this.state, State::Done) {
-                State::Ready(result) => return Poll::Ready(result),
+                State::Ready(result) => return Poll::Ready(result.map(|s| s.to_vec())),
                 State::Queued(mut queued) => {
                     if !queued.place.claim(cx.waker()) {
                         this.state = State::Queued(queued);
@@ -272,7 +272,7 @@ impl Future for FetchSegmentsFuture {
                     this.state = Self::start(queued);
                 }
                 State::Running(completion) => match completion.take_or_wait(cx.waker()) {
-                    Some(Ok(result)) => return Poll::Ready(result),
+                    Some(Ok(result)) => return Poll::Ready(result.map(|s| s.to_vec())),
                     Some(Err(panic)) => panic::resume_unwind(panic),
                     None => {
                         this.state = State::Running(completion);

@@ -35,7 +35,7 @@ pub use options::{
 use cache::SegmentsStore;
 use future::FetchThreads;
 use options::CacheUse;
-use query::SegmentsTransport;
+use query::query_segments;
 
 use crate::http::HttpTransport;
 
@@ -44,7 +44,7 @@ pub(crate) struct SegmentsManager {
     enabled: bool,
     request_timeout: Duration,
     store: SegmentsStore,
-    transport: SegmentsTransport,
+    transport: Arc<dyn HttpTransport>,
     /// ODP settings of the current config, as last reported by the config-change hook; a
     /// fetch made with other settings does not save its answer.
     current_odp: ArcSwapOption<OdpIntegration>,
@@ -53,16 +53,16 @@ pub(crate) struct SegmentsManager {
 
 /// Outcome of the steps before the request.
 enum Step {
-    Answered(Vec<String>),
+    Answered(Arc<[String]>),
     NeedsQuery,
 }
 
 impl SegmentsManager {
-    /// A manager with these settings; `transport` is the client's custom transport, if any.
+    /// A manager with these settings, sending its requests through `transport`.
     pub(crate) fn new(
         settings: &SegmentsSettings,
         odp_enabled: bool,
-        transport: Option<Arc<dyn HttpTransport>>,
+        transport: Arc<dyn HttpTransport>,
     ) -> Self {
         let store = match &settings.custom_cache {
             Some(cache) => SegmentsStore::custom(Arc::clone(cache)),
@@ -72,7 +72,7 @@ impl SegmentsManager {
             enabled: odp_enabled,
             request_timeout: settings.effective_request_timeout(),
             store,
-            transport: SegmentsTransport::new(transport),
+            transport,
             current_odp: ArcSwapOption::empty(),
             threads: FetchThreads::new(),
         }
@@ -91,7 +91,7 @@ impl SegmentsManager {
         user_id: &str,
         options: &[SegmentOption],
         config: Option<&ProjectConfig>,
-    ) -> Result<Vec<String>, FetchSegmentsError> {
+    ) -> Result<Arc<[String]>, FetchSegmentsError> {
         let cache_use = CacheUse::of(options);
         let odp = self.integration(config)?;
         match self.before_query(odp, user_id, cache_use) {
@@ -121,7 +121,7 @@ impl SegmentsManager {
             return FetchSegmentsFuture::ready(Ok(segments));
         }
         let (manager, user_id) = (Arc::clone(self), user_id.to_owned());
-        let job = move || -> Result<Vec<String>, FetchSegmentsError> {
+        let job = move || -> Result<Arc<[String]>, FetchSegmentsError> {
             // The integration was checked above; the snapshot cannot have lost it.
             let odp = manager.integration(config.as_deref())?;
             if !cache_done && let Some(segments) = manager.cached(&user_id, cache_use) {
@@ -179,7 +179,7 @@ impl SegmentsManager {
     }
 
     /// Applies `RESET_CACHE` and looks the user up unless the options skip the lookup.
-    fn cached(&self, user_id: &str, cache_use: CacheUse) -> Option<Vec<String>> {
+    fn cached(&self, user_id: &str, cache_use: CacheUse) -> Option<Arc<[String]>> {
         if cache_use.reset {
             self.store.reset();
         }
@@ -199,7 +199,7 @@ impl SegmentsManager {
         odp: &OdpIntegration,
         user_id: &str,
         cache_use: CacheUse,
-    ) -> Result<Vec<String>, FetchSegmentsError> {
+    ) -> Result<Arc<[String]>, FetchSegmentsError> {
         let resets_seen = self.store.reset_count();
         let still_current = self
             .current_odp
@@ -207,10 +207,11 @@ impl SegmentsManager {
             .as_deref()
             .is_some_and(|current| same_odp_settings(Some(current), Some(odp)));
         log::debug!("Making a call to ODP server.");
-        match self.transport.query(odp, user_id, self.request_timeout) {
+        match query_segments(&*self.transport, odp, user_id, self.request_timeout) {
             Ok(segments) => {
+                let segments: Arc<[String]> = segments.into();
                 if cache_use.saves() && still_current {
-                    self.store.save(resets_seen, user_id, segments.clone());
+                    self.store.save(resets_seen, user_id, &segments);
                 }
                 Ok(segments)
             }
@@ -227,9 +228,9 @@ impl SegmentsManager {
     }
 }
 
-fn no_segments_to_check() -> Vec<String> {
+fn no_segments_to_check() -> Arc<[String]> {
     log::debug!("No segments are used in the project. Returning an empty list.");
-    Vec::new()
+    Arc::new([])
 }
 
 /// Whether two ODP settings would give the same answers: same public key, host and segments
@@ -243,5 +244,61 @@ fn same_odp_settings(a: Option<&OdpIntegration>, b: Option<&OdpIntegration>) -> 
                 && a.segments_to_check == b.segments_to_check
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::UreqTransport;
+
+    fn config(revision: &str, integrations: &str) -> ProjectConfig {
+        let json = format!(
+            r#"{{"version":"4","revision":"{revision}","projectId":"p","accountId":"a","experiments":[],"featureFlags":[],"events":[],"audiences":[],"attributes":[],"groups":[],"rollouts":[],"integrations":[{integrations}]}}"#
+        );
+        ProjectConfig::parse_owned(json).unwrap()
+    }
+
+    fn odp(host: &str, pixel: &str) -> String {
+        format!(r#"{{"key":"odp","host":"{host}","publicKey":"pk","pixelUrl":"{pixel}"}}"#)
+    }
+
+    fn manager() -> SegmentsManager {
+        let transport = Arc::new(UreqTransport::default());
+        SegmentsManager::new(&SegmentsSettings::default(), true, transport)
+    }
+
+    fn cache_one_user(manager: &SegmentsManager) {
+        let segments: Arc<[String]> = Arc::from(vec!["s".to_owned()]);
+        manager
+            .store
+            .save(manager.store.reset_count(), "u", &segments);
+    }
+
+    fn is_cached(manager: &SegmentsManager) -> bool {
+        manager.store.lookup("u").is_some()
+    }
+
+    #[test]
+    fn only_a_change_of_key_host_or_segments_resets_the_cache() {
+        let manager = manager();
+        let first = config("1", &odp("http://a", "http://p1"));
+        cache_one_user(&manager);
+        manager.on_config_change(None, &first);
+        assert!(is_cached(&manager), "the first config keeps a shared cache");
+
+        let pixel_only = config("2", &odp("http://a", "http://p2"));
+        manager.on_config_change(Some(&first), &pixel_only);
+        assert!(is_cached(&manager));
+
+        let new_host = config("3", &odp("http://b", "http://p2"));
+        manager.on_config_change(Some(&pixel_only), &new_host);
+        assert!(!is_cached(&manager));
+
+        cache_one_user(&manager);
+        let no_odp = config("4", "");
+        manager.on_config_change(Some(&new_host), &no_odp);
+        assert!(!is_cached(&manager), "de-integration resets too");
+        assert!(manager.current_odp.load().is_none());
     }
 }

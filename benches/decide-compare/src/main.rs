@@ -1,0 +1,256 @@
+//! `decide-compare`: decide throughput, peak RSS and parse-to-first-decision of optimizely-fx
+//! and `optimizely` 0.5, in one run. Prints Markdown on stdout, the children's raw JSON lines
+//! on stderr.
+//!
+//! ```text
+//! decide-compare [--n N] [--rounds R] [--case PATH:FLAG]... [--first-runs K]
+//!                [--generated FLAGS:EXPERIMENTS] [--first-flag KEY]
+//! ```
+//!
+//! Every measurement runs in a child process of its own (this binary, re-invoked with
+//! `child-decide`, `child-first` or `child-diff`), so the sides never share a heap and each
+//! peak RSS (`VmHWM`) is that side's alone.
+
+use std::process::{Command, ExitCode};
+
+use decide_compare::FIXTURES;
+use decide_compare::child::{self, Source};
+use decide_compare::report::{self, SideRuns};
+use decide_compare::sides::Side;
+use serde_json::Value;
+
+struct Options {
+    n: u64,
+    rounds: usize,
+    cases: Vec<(Source, String)>,
+    first_runs: usize,
+    generated: Source,
+    first_flag: String,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut options = Options {
+            n: 1_000_000,
+            rounds: 3,
+            cases: Vec::new(),
+            first_runs: 9,
+            generated: Source::Generated {
+                flags: 1_000,
+                experiments: 500,
+            },
+            first_flag: "flag_0".to_owned(),
+        };
+        let mut args = args.iter();
+        while let Some(name) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match name.as_str() {
+                "--n" => options.n = number(value()?)?,
+                "--rounds" => options.rounds = number(value()?)?,
+                "--first-runs" => options.first_runs = number(value()?)?,
+                "--first-flag" => value()?.clone_into(&mut options.first_flag),
+                "--generated" => options.generated = Source::parse(&format!("generated:{}", value()?))?,
+                "--case" => {
+                    let (path, flag) = value()?
+                        .rsplit_once(':')
+                        .ok_or("--case needs PATH:FLAG")?;
+                    options.cases.push((Source::File(path.to_owned()), flag.to_owned()));
+                }
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        if options.cases.is_empty() {
+            options.cases = vec![
+                (fixture("rs-sandbox.json"), "a_b_test".to_owned()),
+                (fixture("go-100_entities.json"), "feature_64".to_owned()),
+            ];
+        }
+        Ok(options)
+    }
+}
+
+fn fixture(name: &str) -> Source {
+    Source::File(format!("{FIXTURES}/{name}"))
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| format!("{text:?}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("child-decide" | "child-first" | "child-diff") => run_child(&args),
+        _ => Options::parse(&args).and_then(|options| run_parent(&options)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("decide-compare: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_child(args: &[String]) -> Result<(), String> {
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or("missing argument");
+    let line = match arg(0)? {
+        "child-decide" => {
+            let side = arg(1)?.parse()?;
+            child::decide_users(side, &Source::parse(arg(2)?)?, arg(3)?, number(arg(4)?)?)
+        }
+        "child-first" => {
+            let side = arg(1)?.parse()?;
+            child::first_decision(side, &Source::parse(arg(2)?)?, arg(3)?, number(arg(4)?)?)
+        }
+        _ => child::disagreements(&Source::parse(arg(1)?)?, arg(2)?, number(arg(3)?)?),
+    };
+    println!("{line}");
+    Ok(())
+}
+
+/// Runs this binary again with `args` and returns its JSON line.
+fn spawn(args: &[String]) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run a child: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{}", stdout.trim_end());
+    if !output.status.success() {
+        return Err(format!(
+            "child {args:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_str(stdout.trim()).map_err(|e| format!("child output {stdout:?}: {e}"))
+}
+
+fn run_parent(options: &Options) -> Result<(), String> {
+    println!("{}\n", machine_note());
+    for (source, flag) in &options.cases {
+        compare_decide(options, source, flag)?;
+    }
+    compare_first_decision(options)
+}
+
+fn compare_decide(options: &Options, source: &Source, flag: &str) -> Result<(), String> {
+    let name = match source {
+        Source::File(path) => path.rsplit('/').next().unwrap_or(path).to_owned(),
+        Source::Generated { .. } => source.arg(),
+    };
+    let mut runs: Vec<SideRuns> = Side::ALL
+        .into_iter()
+        .map(|side| SideRuns {
+            side,
+            rounds: Vec::new(),
+            error: None,
+        })
+        .collect();
+    for round in 0..options.rounds {
+        // Rotate the order so that no side always runs first (or last) on a noisy machine.
+        for offset in 0..runs.len() {
+            let side_runs = &mut runs[(round + offset) % Side::ALL.len()];
+            if side_runs.error.is_some() {
+                continue;
+            }
+            let args = [
+                "child-decide".to_owned(),
+                side_runs.side.arg().to_owned(),
+                source.arg(),
+                flag.to_owned(),
+                options.n.to_string(),
+            ];
+            let line = spawn(&args)?;
+            match line["ok"] == true {
+                true => side_runs.rounds.push(line),
+                false => side_runs.error = Some(line["error"].as_str().unwrap_or("?").to_owned()),
+            }
+        }
+    }
+    println!(
+        "{}",
+        report::decide_table(&format!("`{name}`, flag `{flag}`"), options.n, &runs)
+    );
+    println!("{}", report::histogram_table(&runs));
+    print_agreement(options, source, flag, &runs)
+}
+
+fn print_agreement(
+    options: &Options,
+    source: &Source,
+    flag: &str,
+    runs: &[SideRuns],
+) -> Result<(), String> {
+    match report::same_histogram(runs, Side::FxSdk, Side::FxCore) {
+        Some(true) => println!("optimizely-fx SDK and core: identical histograms."),
+        Some(false) => println!("optimizely-fx SDK and core: histograms DIFFER."),
+        None => {}
+    }
+    match report::same_histogram(runs, Side::Optimizely05, Side::FxCore) {
+        Some(true) => println!("`optimizely` 0.5 and optimizely-fx: identical histograms.\n"),
+        Some(false) => {
+            println!("`optimizely` 0.5 and optimizely-fx: histograms differ.\n");
+            let args = [
+                "child-diff".to_owned(),
+                source.arg(),
+                flag.to_owned(),
+                options.n.to_string(),
+            ];
+            println!("{}", report::disagreement_text(&spawn(&args)?));
+        }
+        None => println!("(`optimizely` 0.5 could not load this datafile: optimizely-fx alone.)\n"),
+    }
+    Ok(())
+}
+
+fn compare_first_decision(options: &Options) -> Result<(), String> {
+    let datafile = options.generated.read()?;
+    let (flags, bytes) = (
+        match &options.generated {
+            Source::Generated { flags, experiments } => {
+                format!("{flags} flags ({experiments} with an A/B experiment)")
+            }
+            Source::File(path) => path.clone(),
+        },
+        datafile.len(),
+    );
+    let mut runs = Vec::new();
+    for side in Side::ALL {
+        let args = [
+            "child-first".to_owned(),
+            side.arg().to_owned(),
+            options.generated.arg(),
+            options.first_flag.clone(),
+            options.first_runs.to_string(),
+        ];
+        runs.push(spawn(&args)?);
+    }
+    let title = format!(
+        "Parse to first decision: generated datafile, {flags}, {} bytes, flag `{}`",
+        report::thousands(bytes as f64),
+        options.first_flag
+    );
+    println!("{}", report::first_decision_table(&title, &runs));
+    Ok(())
+}
+
+fn machine_note() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("Machine: {cpu}, {cores} cores available.")
+}

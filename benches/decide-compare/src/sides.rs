@@ -1,0 +1,192 @@
+//! The three sides compared, each loaded from a datafile string and deciding one flag.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hint::black_box;
+use std::str::FromStr;
+use std::time::Duration;
+
+use optimizely_fx::{Attributes, DecideOption};
+use optimizely_fx_core::ProjectConfig;
+use optimizely_fx_core::decide::{DecideOptions, UserData, decide};
+
+/// Histogram label of a decision without a variation.
+pub const NO_VARIATION: &str = "(no variation)";
+
+/// Which implementation decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The unofficial `optimizely` 0.5 crate.
+    Optimizely05,
+    /// The optimizely-fx SDK: a user context per user, then `decide`.
+    FxSdk,
+    /// The optimizely-fx core engine: `decide` on a parsed `ProjectConfig`.
+    FxCore,
+}
+
+impl Side {
+    /// Every side, in report order.
+    pub const ALL: [Side; 3] = [Side::Optimizely05, Side::FxSdk, Side::FxCore];
+
+    /// The command-line name.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Side::Optimizely05 => "optimizely05",
+            Side::FxSdk => "fx-sdk",
+            Side::FxCore => "fx-core",
+        }
+    }
+
+    /// The name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Optimizely05 => "`optimizely` 0.5",
+            Side::FxSdk => "optimizely-fx SDK",
+            Side::FxCore => "optimizely-fx-core",
+        }
+    }
+}
+
+impl FromStr for Side {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Side::ALL
+            .into_iter()
+            .find(|side| side.arg() == text)
+            .ok_or_else(|| format!("unknown side {text:?}"))
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// How many decisions gave each variation key.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Histogram(pub BTreeMap<String, u64>);
+
+impl Histogram {
+    /// Counts one decision (`None`: no variation). Allocates only for a key seen first.
+    pub fn count(&mut self, variation_key: Option<&str>) {
+        let key = variation_key.unwrap_or(NO_VARIATION);
+        match self.0.get_mut(key) {
+            Some(count) => *count += 1,
+            None => {
+                self.0.insert(key.to_owned(), 1);
+            }
+        }
+    }
+}
+
+/// The user id of user number `i`.
+pub fn user_id(i: u64) -> String {
+    format!("user{i}")
+}
+
+/// A side loaded with a datafile, ready to decide.
+pub enum Loaded {
+    /// `optimizely` 0.5 with decision events off by default (built without its `online`
+    /// feature, so it has no event dispatcher at all).
+    Optimizely05(optimizely::Client),
+    /// The optimizely-fx SDK client (no SDK key: no polling).
+    FxSdk(optimizely_fx::Client),
+    /// The parsed and indexed config.
+    FxCore(ProjectConfig),
+}
+
+impl Loaded {
+    /// Parses `datafile` the way each side's users would: `Client::from_string(..).initialize()`,
+    /// `Client::builder().datafile(..).build()`, `ProjectConfig::parse(..)`.
+    pub fn load(side: Side, datafile: String) -> Result<Self, String> {
+        match side {
+            Side::Optimizely05 => {
+                let options = optimizely::DecideOptions {
+                    disable_decision_event: true,
+                    ..optimizely::DecideOptions::default()
+                };
+                optimizely::Client::from_string(&datafile)
+                    .map(|client| {
+                        Loaded::Optimizely05(client.with_default_decide_options(options).initialize())
+                    })
+                    .map_err(|report| one_line(&format!("{report:?}")))
+            }
+            Side::FxSdk => optimizely_fx::Client::builder()
+                .datafile(datafile)
+                .build()
+                .map(Loaded::FxSdk)
+                .map_err(|error| error.to_string()),
+            Side::FxCore => ProjectConfig::parse(&datafile)
+                .map(Loaded::FxCore)
+                .map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Decides `flag` for users `user<first>` .. `user<end - 1>`, counting variations. Each user
+    /// id is formatted, its context created (SDK, `optimizely` 0.5) and the decision dropped
+    /// inside the loop on every side.
+    pub fn decide_users(&self, flag: &str, first: u64, end: u64, histogram: &mut Histogram) {
+        match self {
+            Loaded::Optimizely05(client) => {
+                for i in first..end {
+                    let id = user_id(i);
+                    let decision = client.create_user_context(&id).decide(flag);
+                    histogram.count(theirs_variation(&decision));
+                }
+            }
+            Loaded::FxSdk(client) => {
+                for i in first..end {
+                    let user = client.create_user_context(user_id(i), Attributes::new());
+                    let decision = user.decide(flag, &[DecideOption::DisableDecisionEvent]);
+                    histogram.count(decision.variation_key.as_deref());
+                }
+            }
+            Loaded::FxCore(config) => {
+                for i in first..end {
+                    let user = UserData::new(user_id(i));
+                    let options = DecideOptions::DISABLE_DECISION_EVENT;
+                    let decision = decide(config, &user, flag, options, None);
+                    histogram.count(decision.variation_key.as_deref());
+                }
+            }
+        }
+    }
+
+    /// The variation key `user_id` gets for `flag` (`None`: no variation).
+    pub fn variation(&self, flag: &str, user_id: &str) -> Option<String> {
+        match self {
+            Loaded::Optimizely05(client) => {
+                let decision = client.create_user_context(user_id).decide(flag);
+                theirs_variation(&decision).map(str::to_owned)
+            }
+            Loaded::FxSdk(client) => {
+                let user = client.create_user_context(user_id, Attributes::new());
+                user.decide(flag, &[DecideOption::DisableDecisionEvent])
+                    .variation_key
+            }
+            Loaded::FxCore(config) => {
+                let user = UserData::new(user_id);
+                let options = DecideOptions::DISABLE_DECISION_EVENT;
+                decide(config, &user, flag, options, None).variation_key
+            }
+        }
+    }
+
+    /// Releases the side (closes the SDK client, which has nothing queued with events off).
+    pub fn close(self) {
+        if let Loaded::FxSdk(client) = &self {
+            black_box(client.close(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// `optimizely` 0.5 answers "off" with an empty variation id when nothing decided.
+fn theirs_variation(decision: &optimizely::Decision) -> Option<&str> {
+    (!decision.variation_id().is_empty()).then(|| decision.variation_key())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
