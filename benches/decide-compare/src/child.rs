@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::proc_status::{peak_rss_kb, rss_kb};
+use crate::proc_status::{main_thread_on_cpu_ns, peak_rss_kb, rss_kb};
 use crate::sides::{Histogram, Loaded, Side, user_id};
 
 /// Where a datafile comes from: a file, or the synthetic generator.
@@ -77,9 +77,13 @@ pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
     let rss_after_init_kb = rss_kb();
 
     let mut histogram = Histogram::default();
+    let cpu_before = main_thread_on_cpu_ns();
     let started = Instant::now();
     loaded.decide_users(flag, 0, n, &mut histogram);
     let elapsed = started.elapsed();
+    let cpu_s = main_thread_on_cpu_ns()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before) as f64 / 1e9);
     let peak = peak_rss_kb();
     loaded.close();
     json!({
@@ -90,6 +94,8 @@ pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
         "loop_s": elapsed.as_secs_f64(),
         "decisions_per_s": n as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
         "ns_per_decision": elapsed.as_nanos() as f64 / n.max(1) as f64,
+        "cpu_s": cpu_s,
+        "decisions_per_cpu_s": cpu_s.map(|cpu| n as f64 / cpu.max(f64::MIN_POSITIVE)),
         "variations": histogram.0,
         "rss_start_kb": rss_start_kb,
         "rss_after_init_kb": rss_after_init_kb,
@@ -189,7 +195,9 @@ struct RuleRanges {
 
 impl RuleRanges {
     fn bucket_at_range_end(&self, user_id: &str) -> Option<String> {
-        let bucket = u64::from(optimizely_fx_core::bucketing::bucket_value(user_id, &self.id));
+        let bucket = u64::from(optimizely_fx_core::bucketing::bucket_value(
+            user_id, &self.id,
+        ));
         self.ends.contains(&bucket).then(|| {
             format!(
                 "bucket {bucket} = an endOfRange of rule {}",

@@ -4,8 +4,15 @@
 //!
 //! ```text
 //! decide-compare [--n N] [--rounds R] [--case PATH:FLAG]... [--first-runs K]
-//!                [--generated FLAGS:EXPERIMENTS] [--first-flag KEY]
+//!                [--generated FLAGS:EXPERIMENTS] [--first-flag KEY] [--callgrind-users N]
 //! ```
+//!
+//! Defaults: N = 1,000,000 users, R = 5 rounds (the order of the sides rotates each round),
+//! cases `rs-sandbox.json:a_b_test`, `go-100_entities.json:feature_64` and the generated
+//! datafile's `flag_0`; parse-to-first-decision on the generated 1,000-flag datafile (500
+//! experiments), K = 9 runs. With `valgrind` installed, each side's decide loop is also run
+//! under callgrind for `--callgrind-users` users (100,000; 0 skips it) to count instructions
+//! per decision, a figure the machine's noise does not move.
 //!
 //! Every measurement runs in a child process of its own (this binary, re-invoked with
 //! `child-decide`, `child-first` or `child-diff`), so the sides never share a heap and each
@@ -24,6 +31,7 @@ struct Options {
     rounds: usize,
     cases: Vec<(Source, String)>,
     first_runs: usize,
+    callgrind_users: u64,
     generated: Source,
     first_flag: String,
 }
@@ -32,9 +40,10 @@ impl Options {
     fn parse(args: &[String]) -> Result<Self, String> {
         let mut options = Options {
             n: 1_000_000,
-            rounds: 3,
+            rounds: 5,
             cases: Vec::new(),
             first_runs: 9,
+            callgrind_users: 100_000,
             generated: Source::Generated {
                 flags: 1_000,
                 experiments: 500,
@@ -43,21 +52,19 @@ impl Options {
         };
         let mut args = args.iter();
         while let Some(name) = args.next() {
-            let mut value = || {
-                args.next()
-                    .ok_or_else(|| format!("{name} needs a value"))
-            };
+            let mut value = || args.next().ok_or_else(|| format!("{name} needs a value"));
             match name.as_str() {
                 "--n" => options.n = number(value()?)?,
                 "--rounds" => options.rounds = number(value()?)?,
                 "--first-runs" => options.first_runs = number(value()?)?,
+                "--callgrind-users" => options.callgrind_users = number(value()?)?,
                 "--first-flag" => value()?.clone_into(&mut options.first_flag),
-                "--generated" => options.generated = Source::parse(&format!("generated:{}", value()?))?,
+                "--generated" => {
+                    options.generated = Source::parse(&format!("generated:{}", value()?))?
+                }
                 "--case" => {
-                    let (path, flag) = value()?
-                        .rsplit_once(':')
-                        .ok_or("--case needs PATH:FLAG")?;
-                    options.cases.push((Source::File(path.to_owned()), flag.to_owned()));
+                    let (path, flag) = value()?.rsplit_once(':').ok_or("--case needs PATH:FLAG")?;
+                    options.cases.push((Source::parse(path)?, flag.to_owned()));
                 }
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -66,6 +73,7 @@ impl Options {
             options.cases = vec![
                 (fixture("rs-sandbox.json"), "a_b_test".to_owned()),
                 (fixture("go-100_entities.json"), "feature_64".to_owned()),
+                (options.generated.clone(), options.first_flag.clone()),
             ];
         }
         Ok(options)
@@ -144,8 +152,10 @@ fn run_parent(options: &Options) -> Result<(), String> {
 
 fn compare_decide(options: &Options, source: &Source, flag: &str) -> Result<(), String> {
     let name = match source {
-        Source::File(path) => path.rsplit('/').next().unwrap_or(path).to_owned(),
-        Source::Generated { .. } => source.arg(),
+        Source::File(path) => format!("`{}`", path.rsplit('/').next().unwrap_or(path)),
+        Source::Generated { flags, experiments } => {
+            format!("generated datafile ({flags} flags, {experiments} experiments)")
+        }
     };
     let mut runs: Vec<SideRuns> = Side::ALL
         .into_iter()
@@ -178,10 +188,55 @@ fn compare_decide(options: &Options, source: &Source, flag: &str) -> Result<(), 
     }
     println!(
         "{}",
-        report::decide_table(&format!("`{name}`, flag `{flag}`"), options.n, &runs)
+        report::decide_table(&format!("{name}, flag `{flag}`"), options.n, &runs)
     );
     println!("{}", report::histogram_table(&runs));
-    print_agreement(options, source, flag, &runs)
+    print_agreement(options, source, flag, &runs)?;
+    if options.callgrind_users > 0 {
+        let counts = instruction_counts(options.callgrind_users, source, flag, &runs);
+        println!(
+            "{}",
+            report::instructions_table(options.callgrind_users, &counts)
+        );
+    }
+    Ok(())
+}
+
+/// Instructions per decision of each side that loaded the datafile, counted by callgrind
+/// over the decide loop only (`None`: valgrind missing or failed).
+fn instruction_counts(
+    users: u64,
+    source: &Source,
+    flag: &str,
+    runs: &[SideRuns],
+) -> Vec<(Side, Option<f64>)> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    let loaded = runs.iter().filter(|r| !r.rounds.is_empty());
+    loaded
+        .map(|r| {
+            let output = Command::new("valgrind")
+                .args([
+                    "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null",
+                    "--collect-atstart=no",
+                    "--toggle-collect=*Loaded*decide_users*",
+                ])
+                .arg(&exe)
+                .args(["child-decide", r.side.arg(), &source.arg(), flag])
+                .arg(users.to_string())
+                .output();
+            let collected = output.ok().and_then(|o| {
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                stderr.lines().find_map(|line| {
+                    let count = line.split_once("Collected :")?.1.trim();
+                    count.parse::<f64>().ok()
+                })
+            });
+            (r.side, collected.map(|total| total / users as f64))
+        })
+        .collect()
 }
 
 fn print_agreement(
@@ -247,8 +302,10 @@ fn machine_note() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

@@ -19,3 +19,11 @@ pub fn peak_rss_kb() -> Option<u64> {
 pub fn rss_kb() -> Option<u64> {
     status_kb("VmRSS")
 }
+
+/// Time the main thread (where the measurements run) has spent on a CPU so far, in ns, from
+/// `/proc/self/schedstat`: unlike wall time, it leaves out the time spent waiting for a CPU
+/// on a busy machine.
+pub fn main_thread_on_cpu_ns() -> Option<u64> {
+    let schedstat = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    schedstat.split_whitespace().next()?.parse().ok()
+}

@@ -19,7 +19,11 @@ pub struct SideRuns {
 
 impl SideRuns {
     fn median(&self, field: &str) -> Option<f64> {
-        let mut values: Vec<f64> = self.rounds.iter().filter_map(|r| r[field].as_f64()).collect();
+        let mut values: Vec<f64> = self
+            .rounds
+            .iter()
+            .filter_map(|r| r[field].as_f64())
+            .collect();
         values.sort_by(f64::total_cmp);
         values.get(values.len() / 2).copied()
     }
@@ -40,43 +44,64 @@ impl SideRuns {
     }
 }
 
-/// Throughput, init and memory of every side on one datafile and flag.
+/// Throughput, then init and memory, of every side on one datafile and flag.
 pub fn decide_table(title: &str, n: u64, runs: &[SideRuns]) -> String {
-    let mut out = String::new();
     let rounds = runs.iter().map(|r| r.rounds.len()).max().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "#### {title}: {} users, events off, single thread, median of {rounds} rounds\n",
+    let mut out = format!(
+        "#### {title}: {} users, events off, single thread, median of {rounds} rounds\n\n",
         thousands(n as f64)
     );
     out.push_str(
-        "| side | decisions/s | ns/decision | rounds min–max decisions/s | vs `optimizely` 0.5 | init (parse + client) | peak RSS | RSS at start | peak RSS vs `optimizely` 0.5 |\n",
+        "| side | decisions/s | ns/decision | min–max of rounds | vs `optimizely` 0.5 | decisions per CPU-second | vs `optimizely` 0.5 (CPU) |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     let theirs = runs.iter().find(|r| r.side == Side::Optimizely05);
-    let their_rate = theirs.and_then(|t| t.median("decisions_per_s"));
-    let their_rss = theirs.and_then(|t| t.median("peak_rss_kb"));
+    let their = |field: &str| theirs.and_then(|t| t.median(field));
     for side in runs {
         if let Some(error) = &side.error {
-            let _ = writeln!(out, "| {} | cannot load the datafile: {error} |||||||| ", side.side);
+            let _ = writeln!(
+                out,
+                "| {} | cannot load the datafile: {error} ||||||",
+                side.side
+            );
             continue;
         }
-        let rate = side.median("decisions_per_s").unwrap_or(f64::NAN);
-        let (lo, hi) = side.min_max("decisions_per_s").unwrap_or((f64::NAN, f64::NAN));
-        let rss = side.median("peak_rss_kb").unwrap_or(f64::NAN);
+        let rate = side.median("decisions_per_s");
+        let (lo, hi) = side
+            .min_max("decisions_per_s")
+            .unwrap_or((f64::NAN, f64::NAN));
+        let cpu_rate = side.median("decisions_per_cpu_s");
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {}–{} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {}–{} | {} | {} | {} |",
             side.side,
-            thousands(rate),
+            thousands(rate.unwrap_or(f64::NAN)),
             side.median("ns_per_decision").unwrap_or(f64::NAN),
             thousands(lo),
             thousands(hi),
-            ratio(Some(rate), their_rate),
+            ratio(rate, their("decisions_per_s")),
+            thousands(cpu_rate.unwrap_or(f64::NAN)),
+            ratio(cpu_rate, their("decisions_per_cpu_s")),
+        );
+    }
+    out.push_str(
+        "\n| side | init (parse + client) | peak RSS | RSS at start | peak − start | peak RSS vs `optimizely` 0.5 | peak − start vs `optimizely` 0.5 |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    let own = |r: &SideRuns| Some(r.median("peak_rss_kb")? - r.median("rss_start_kb")?);
+    let their_own = theirs.and_then(own);
+    for side in runs.iter().filter(|r| r.error.is_none()) {
+        let rss = side.median("peak_rss_kb");
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            side.side,
             millis(side.median("init_s")),
-            mebibytes(Some(rss)),
+            mebibytes(rss),
             mebibytes(side.median("rss_start_kb")),
-            ratio(Some(rss), their_rss),
+            mebibytes(own(side)),
+            ratio(rss, their("peak_rss_kb")),
+            ratio(own(side), their_own),
         );
     }
     out
@@ -110,7 +135,11 @@ pub fn histogram_table(runs: &[SideRuns]) -> String {
     }
     for (side, _, same) in &histograms {
         if !same {
-            let _ = writeln!(out, "\n{}: the histogram changed between rounds.", side.side);
+            let _ = writeln!(
+                out,
+                "\n{}: the histogram changed between rounds.",
+                side.side
+            );
         }
     }
     out
@@ -143,6 +172,33 @@ pub fn disagreement_text(diff: &Value) -> String {
     out
 }
 
+/// Instructions per decision (callgrind) of every side.
+pub fn instructions_table(users: u64, counts: &[(Side, Option<f64>)]) -> String {
+    if counts.iter().all(|(_, count)| count.is_none()) {
+        return "(Instruction counts skipped: valgrind is not installed or failed.)\n".to_owned();
+    }
+    let theirs = counts
+        .iter()
+        .find(|(side, _)| *side == Side::Optimizely05)
+        .and_then(|(_, count)| *count);
+    let mut out = format!(
+        "Instructions per decision (callgrind, decide loop only, {} users; deterministic):\n\n",
+        thousands(users as f64)
+    );
+    out.push_str(
+        "| side | instructions per decision | `optimizely` 0.5 ÷ side |\n|---|---:|---:|\n",
+    );
+    for (side, count) in counts {
+        let _ = writeln!(
+            out,
+            "| {side} | {} | {} |",
+            thousands(count.unwrap_or(f64::NAN)),
+            ratio(theirs, *count),
+        );
+    }
+    out
+}
+
 /// Parse-to-first-decision of every side.
 pub fn first_decision_table(title: &str, runs: &[Value]) -> String {
     let mut out = format!("#### {title}\n\n");
@@ -154,7 +210,11 @@ pub fn first_decision_table(title: &str, runs: &[Value]) -> String {
             .and_then(|s| s.parse::<Side>().ok())
             .map_or_else(|| "?".to_owned(), |s| s.to_string());
         if run["ok"] != true {
-            let _ = writeln!(out, "| {side} | cannot load the datafile: {} ||||||", run["error"]);
+            let _ = writeln!(
+                out,
+                "| {side} | cannot load the datafile: {} ||||||",
+                run["error"]
+            );
             continue;
         }
         let _ = writeln!(
@@ -164,7 +224,9 @@ pub fn first_decision_table(title: &str, runs: &[Value]) -> String {
             millis(run["min_s"].as_f64()),
             millis(run["max_s"].as_f64()),
             run["runs"],
-            run["variation"].as_str().map_or("no variation".to_owned(), |v| format!("`{v}`")),
+            run["variation"]
+                .as_str()
+                .map_or("no variation".to_owned(), |v| format!("`{v}`")),
             mebibytes(run["peak_rss_kb"].as_f64()),
         );
     }

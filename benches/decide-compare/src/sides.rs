@@ -93,8 +93,8 @@ pub enum Loaded {
     Optimizely05(optimizely::Client),
     /// The optimizely-fx SDK client (no SDK key: no polling).
     FxSdk(optimizely_fx::Client),
-    /// The parsed and indexed config.
-    FxCore(ProjectConfig),
+    /// The parsed and indexed config (boxed like the SDK's behind its `Arc`).
+    FxCore(Box<ProjectConfig>),
 }
 
 impl Loaded {
@@ -109,9 +109,20 @@ impl Loaded {
                 };
                 optimizely::Client::from_string(&datafile)
                     .map(|client| {
-                        Loaded::Optimizely05(client.with_default_decide_options(options).initialize())
+                        Loaded::Optimizely05(
+                            client.with_default_decide_options(options).initialize(),
+                        )
                     })
-                    .map_err(|report| one_line(&format!("{report:?}")))
+                    .map_err(|report| {
+                        // The innermost cause (serde's message) without the backtrace.
+                        let cause = report
+                            .frames()
+                            .find_map(|frame| frame.downcast_ref::<serde_json::Error>());
+                        match cause {
+                            Some(error) => format!("{}: {error}", report.current_context()),
+                            None => report.current_context().to_string(),
+                        }
+                    })
             }
             Side::FxSdk => optimizely_fx::Client::builder()
                 .datafile(datafile)
@@ -119,7 +130,7 @@ impl Loaded {
                 .map(Loaded::FxSdk)
                 .map_err(|error| error.to_string()),
             Side::FxCore => ProjectConfig::parse(&datafile)
-                .map(Loaded::FxCore)
+                .map(|config| Loaded::FxCore(Box::new(config)))
                 .map_err(|error| error.to_string()),
         }
     }
@@ -185,8 +196,4 @@ impl Loaded {
 /// `optimizely` 0.5 answers "off" with an empty variation id when nothing decided.
 fn theirs_variation(decision: &optimizely::Decision) -> Option<&str> {
     (!decision.variation_id().is_empty()).then(|| decision.variation_key())
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -144,6 +144,11 @@ fn dump_dom(chromium: &Path, url: &str) -> String {
 #[test]
 fn a_headless_browser_renders_the_received_event() {
     let Some(chromium) = find_chromium() else {
+        // CI installs chromium and sets this, so the browser test cannot silently skip there.
+        assert!(
+            std::env::var_os("OPTIMIZELY_FX_REQUIRE_BROWSER").is_none(),
+            "OPTIMIZELY_FX_REQUIRE_BROWSER is set but no chromium binary was found"
+        );
         println!(
             "SKIPPED a_headless_browser_renders_the_received_event: no chromium binary on PATH \
              (install Debian's `chromium` package, or set CHROMIUM=/path/to/chromium)"

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use optimizely_fx_core::ProjectConfig;
 
 use crate::client_decide::DecideSettings;
+use crate::client_optimizely_config::OptimizelyConfigCache;
 use crate::config_source::{
     AccessToken, ConfigStore, DEFAULT_AUTH_URL_TEMPLATE, DEFAULT_URL_TEMPLATE, Poller,
     PollerSettings, PollingSchedule, datafile_url,
@@ -217,6 +218,7 @@ impl ClientBuilder {
                 odp_events,
                 decide: self.decide,
                 events,
+                optimizely_config: OptimizelyConfigCache::default(),
             }),
         })
     }
@@ -332,6 +334,7 @@ struct ClientInner {
     odp_events: Option<Arc<OdpEventManager>>,
     decide: DecideSettings,
     events: EventManager,
+    optimizely_config: OptimizelyConfigCache,
 }
 
 impl Client {
@@ -437,6 +440,11 @@ impl Client {
         &self.inner.decide
     }
 
+    /// The cached `OptimizelyConfig` view (see `client_optimizely_config.rs`).
+    pub(crate) fn optimizely_config_cache(&self) -> &OptimizelyConfigCache {
+        &self.inner.optimizely_config
+    }
+
     /// The impression/conversion event manager (see `client_events.rs`).
     pub(crate) fn events(&self) -> &EventManager {
         &self.inner.events
@@ -465,7 +473,11 @@ impl Client {
 
 impl ClientInner {
     fn close(&self, timeout: Duration) -> CloseReport {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        // A timeout too large for an Instant (e.g. Duration::MAX) means "a very long time".
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         self.store.close();
         // Both queues flush at once; each close then waits within the one deadline.
         self.events.request_flush();

@@ -210,8 +210,8 @@ impl Client {
     }
 }
 
-/// The identifiers of an `identified` event: `fs_user_id` first, then the others, without
-/// empty values, a later value of a key replacing an earlier one.
+/// The identifiers of an `identified` event: `fs_user_id` (the user id) first, then the
+/// others; empty values are left out, and a later value of a key replaces an earlier one.
 fn identify_identifiers(
     user_id: &str,
     extra: impl Iterator<Item = (String, String)>,
@@ -219,15 +219,16 @@ fn identify_identifiers(
     let mut identifiers: Vec<(String, String)> = Vec::new();
     let first = std::iter::once((FS_USER_ID.to_owned(), user_id.to_owned()));
     for (key, value) in first.chain(extra) {
+        if value.is_empty() {
+            continue;
+        }
         let key = if is_fs_user_id(&key) {
             FS_USER_ID.to_owned()
         } else {
             key
         };
         identifiers.retain(|(known, _)| *known != key);
-        if !value.is_empty() {
-            identifiers.push((key, value));
-        }
+        identifiers.push((key, value));
     }
     identifiers
 }
@@ -383,7 +384,7 @@ mod tests {
 
     #[test]
     fn identify_counts_an_explicit_fs_user_id_once() {
-        let extra = pairs(&[("FS-USER-ID", "other")]);
+        let extra = pairs(&[("FS-USER-ID", "other"), ("fs_user_id", "")]);
         assert_eq!(
             identify_identifiers("u1", extra.into_iter()),
             pairs(&[("fs_user_id", "other")])

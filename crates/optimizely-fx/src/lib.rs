@@ -20,6 +20,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Deciding flags and tracking events
+//!
+//! Decide flags for a user through a [`UserContext`]; impressions and conversions are queued
+//! and sent in the background in batches (see [`ClientBuilder::event_batch_size`]):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use optimizely_fx::{Client, DecideOption};
+//! use serde_json::json;
+//!
+//! let client = Client::builder().sdk_key("YOUR_SDK_KEY").build()?;
+//! client.wait_until_ready(Duration::from_secs(10))?;
+//! let mut user = client.create_user_context("user-123", [("country", "nl")]);
+//! user.fetch_qualified_segments(&[])?; // Real-Time Segments, if the project uses them
+//! let decision = user.decide("checkout_redesign", &[DecideOption::IncludeReasons]);
+//! if decision.enabled {
+//!     let color = decision.variable("button_color");
+//!     # let _ = color;
+//! }
+//! user.track_event("purchased", [("revenue", json!(4200))])?;
+//! client.close(Duration::from_secs(2)); // sends what is still queued
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! In async code, await [`Client::ready`] instead of calling
 //! [`wait_until_ready`](Client::wait_until_ready); it works with any executor. No async runtime
 //! is needed otherwise: background work runs on plain named threads.
@@ -34,6 +58,7 @@ mod client;
 mod client_decide;
 mod client_events;
 mod client_odp;
+mod client_optimizely_config;
 mod client_segments;
 mod config_source;
 mod decision;
@@ -77,4 +102,8 @@ pub use user_profile::{UserProfile, UserProfileError, UserProfileService};
 pub use optimizely_fx_core::decide::{AttributeValue, Attributes, UnknownDecideOption, Variables};
 pub use optimizely_fx_core::event::UnknownEventKey;
 pub use optimizely_fx_core::odp::{OdpEvent, OdpIntegration, OdpValue};
+pub use optimizely_fx_core::optimizely_config::{
+    OptimizelyAttribute, OptimizelyAudience, OptimizelyConfig, OptimizelyEvent,
+    OptimizelyExperiment, OptimizelyFeature, OptimizelyVariable, OptimizelyVariation,
+};
 pub use optimizely_fx_core::{DatafileError, DatafileVersion, ProjectConfig};

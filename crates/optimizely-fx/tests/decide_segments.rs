@@ -185,8 +185,11 @@ fn the_async_fetch_stores_the_segments_too() {
         .enable_all()
         .build()
         .unwrap();
+    fn sendable<T: Send>(future: T) -> T {
+        future
+    }
     runtime
-        .block_on(user.fetch_qualified_segments_async(&[]))
+        .block_on(sendable(user.fetch_qualified_segments_async(&[])))
         .expect("fetched");
     assert_eq!(user.qualified_segments(), Some(strings(&["odp-segment-2"])));
     assert_eq!(

@@ -256,3 +256,13 @@ fn a_full_queue_drops_new_events_and_counts_them() {
     assert_eq!(report.events.undelivered, 2, "{report:?}");
     assert_eq!(server.log_event_batches_received(), 0);
 }
+
+#[test]
+fn flush_and_close_accept_any_timeout() {
+    let server = server(None);
+    let client = decide_client(&server, 10, HOUR);
+    track(&client, "patient");
+    assert!(client.flush(Duration::MAX));
+    let report = client.close(Duration::MAX);
+    assert_eq!(report.events.stats.sent, 1);
+}

@@ -31,7 +31,8 @@ fn the_worker_starts_with_the_first_event() {
     assert_eq!(client.event_stats(), Default::default());
 
     user.decide("feature_2", &[]);
-    assert!(event_threads() >= 1, "the worker runs");
+    // A new thread names itself once it runs: wait for that.
+    eventually("the worker runs", || event_threads() >= 1);
     assert!(client.flush(PATIENCE));
     assert_eq!(client.event_stats().sent, 1);
     client.close(PATIENCE);
