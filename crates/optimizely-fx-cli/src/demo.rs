@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use optimizely_fx::{Client, OdpEvent};
+use optimizely_fx::{Client, Decision, OdpEvent, UserContext};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle};
 
 use crate::CliError;
@@ -12,6 +12,10 @@ use crate::devserver::{DEMO_DATAFILE, DEMO_SDK_KEY, demo_segments};
 
 /// The demo's user.
 const USER: &str = "alice";
+/// The flag whose rule targets the `frequent_buyers` ODP segment.
+const SEGMENT_FLAG: &str = "vip_banner";
+/// The flag with an A/B test for premium customers in the US.
+const EXPERIMENT_FLAG: &str = "new_checkout";
 /// How many purchases qualify a user for `frequent_buyers` (see assets/demo-segments.toml).
 const PURCHASES: u32 = 3;
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -28,8 +32,21 @@ pub(crate) struct DemoArgs {
 pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
     let server = start_server()?;
     let client = load_project(&server)?;
+    let mut user = client.create_user_context(
+        USER,
+        [
+            ("country", "US"),
+            ("plan", "premium"),
+            ("app_version", "2.1.0"),
+        ],
+    );
+    let before = decide(&user, "before any ODP event")?;
+    expect_enabled(&before, false)?;
     send_purchases(&client)?;
-    fetch_segments(&client)?;
+    fetch_segments(&mut user)?;
+    let after = decide(&user, "with the fetched segments")?;
+    expect_enabled(&after, true)?;
+    track_conversion(&user)?;
     finish(&client, &server)?;
     if args.keep_running {
         println!(
@@ -66,6 +83,7 @@ fn load_project(server: &DevServerHandle) -> Result<Client, CliError> {
     let client = Client::builder()
         .sdk_key(DEMO_SDK_KEY)
         .datafile_url_template(server.datafile_url_template())
+        .event_endpoint(server.event_endpoint())
         .build()?;
     client.wait_until_ready(PATIENCE)?;
     let config = client
@@ -118,11 +136,43 @@ fn send_purchases(client: &Client) -> Result<(), CliError> {
     Ok(())
 }
 
-fn fetch_segments(client: &Client) -> Result<(), CliError> {
+fn decide(user: &UserContext, when: &str) -> Result<Decision, CliError> {
+    step(&format!(
+        "Decide {SEGMENT_FLAG} and {EXPERIMENT_FLAG} for {USER} {when}"
+    ));
+    for flag in [SEGMENT_FLAG, EXPERIMENT_FLAG] {
+        let decision = user.decide(flag, &[]);
+        println!(
+            "  {flag}: enabled={} variation={} rule={} variables={}",
+            decision.enabled,
+            decision.variation_key.as_deref().unwrap_or("-"),
+            decision.rule_key.as_deref().unwrap_or("-"),
+            serde_json::to_string(&decision.variables)?
+        );
+    }
+    Ok(user.decide(
+        SEGMENT_FLAG,
+        &[optimizely_fx::DecideOption::DisableDecisionEvent],
+    ))
+}
+
+fn expect_enabled(decision: &Decision, enabled: bool) -> Result<(), CliError> {
+    if decision.enabled == enabled {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "expected {SEGMENT_FLAG} to be {} for {USER}, got variation {:?}",
+        if enabled { "on" } else { "off" },
+        decision.variation_key
+    )))
+}
+
+fn fetch_segments(user: &mut UserContext) -> Result<(), CliError> {
     step(&format!("Fetch {USER}'s qualified segments from ODP"));
-    let segments = client.fetch_qualified_segments(USER, &[])?;
+    user.fetch_qualified_segments(&[])?;
+    let segments = user.qualified_segments().unwrap_or_default();
     println!("  {USER} qualifies for {segments:?}");
-    if !segments.iter().any(|s| s == "frequent_buyers") {
+    if !user.is_qualified_for("frequent_buyers") {
         return Err(CliError::new(format!(
             "{USER} should qualify for frequent_buyers, got {segments:?}"
         )));
@@ -130,16 +180,29 @@ fn fetch_segments(client: &Client) -> Result<(), CliError> {
     Ok(())
 }
 
+fn track_conversion(user: &UserContext) -> Result<(), CliError> {
+    step(&format!("Track a purchase conversion for {USER}"));
+    user.track_event(
+        "purchase",
+        [
+            ("revenue", serde_json::json!(5997)),
+            ("value", serde_json::json!(59.97)),
+        ],
+    )?;
+    println!("  tracked purchase (revenue 5997 cents)");
+    Ok(())
+}
+
 fn finish(client: &Client, server: &DevServerHandle) -> Result<(), CliError> {
-    step("Close the client and show what the server received");
+    step("Flush, close, and show what the dev server received");
     let report = client.close(PATIENCE);
     println!(
-        "  client closed: {} ODP events undelivered",
-        report.odp_events.undelivered
+        "  client closed: {} ODP events and {} impression/conversion events undelivered",
+        report.odp_events.undelivered, report.events.undelivered
     );
-    let events = server.odp_events();
-    println!("  the dev server holds {} ODP events:", events.len());
-    for event in &events {
+    let odp_events = server.odp_events();
+    println!("  ODP events: {}", odp_events.len());
+    for event in &odp_events {
         println!(
             "    {} {} {}",
             event["action"].as_str().unwrap_or("?"),
@@ -147,5 +210,54 @@ fn finish(client: &Client, server: &DevServerHandle) -> Result<(), CliError> {
             event["data"]["order_id"]
         );
     }
+    let (impressions, conversions) = count_log_events(&server.log_event_batches());
+    println!("  impressions: {}", impressions.len());
+    for line in &impressions {
+        println!("    {line}");
+    }
+    println!("  conversions: {}", conversions.len());
+    for line in &conversions {
+        println!("    {line}");
+    }
+    if report.odp_events.undelivered + report.events.undelivered > 0 || conversions.is_empty() {
+        return Err(CliError::new("not everything reached the dev server"));
+    }
     Ok(())
+}
+
+/// One line per impression and per conversion found in the received event batches.
+fn count_log_events(batches: &[serde_json::Value]) -> (Vec<String>, Vec<String>) {
+    let mut impressions = Vec::new();
+    let mut conversions = Vec::new();
+    let snapshots = batches
+        .iter()
+        .flat_map(|batch| batch["visitors"].as_array().into_iter().flatten())
+        .flat_map(|visitor| {
+            let id = visitor["visitor_id"].as_str().unwrap_or("?").to_owned();
+            let snapshots = visitor["snapshots"].as_array().cloned().unwrap_or_default();
+            snapshots.into_iter().map(move |s| (id.clone(), s))
+        });
+    for (visitor, snapshot) in snapshots {
+        for decision in snapshot["decisions"].as_array().into_iter().flatten() {
+            let meta = &decision["metadata"];
+            impressions.push(format!(
+                "{visitor}: {} -> {} (rule {}, {})",
+                meta["flag_key"].as_str().unwrap_or("?"),
+                meta["variation_key"].as_str().unwrap_or("?"),
+                meta["rule_key"].as_str().unwrap_or("?"),
+                meta["rule_type"].as_str().unwrap_or("?")
+            ));
+        }
+        if snapshot.get("decisions").is_none() {
+            for event in snapshot["events"].as_array().into_iter().flatten() {
+                conversions.push(format!(
+                    "{visitor}: {} revenue={} value={}",
+                    event["key"].as_str().unwrap_or("?"),
+                    event["revenue"],
+                    event["value"]
+                ));
+            }
+        }
+    }
+    (impressions, conversions)
 }

@@ -162,4 +162,19 @@ fn demo_runs_offline_and_exits_zero() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("revision 1: 3 flags"), "{text}");
+    assert!(
+        text.contains("vip_banner: enabled=false variation=off"),
+        "off before the events: {text}"
+    );
+    assert!(
+        text.contains("alice qualifies for [\"frequent_buyers\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vip_banner: enabled=true variation=on rule=frequent_buyers_rule"),
+        "on after the fetch: {text}"
+    );
+    assert!(text.contains("ODP events: 3"), "{text}");
+    assert!(text.contains("impressions: 4"), "{text}");
+    assert!(text.contains("conversions: 1"), "{text}");
 }
