@@ -178,7 +178,7 @@ fn segments(value: Option<&Value>) -> Result<Option<Vec<String>>, String> {
         .map(Some)
 }
 
-fn output_line(decision: &Decision, with_reasons: bool) -> Value {
+pub(crate) fn output_line(decision: &Decision, with_reasons: bool) -> Value {
     let mut line = Map::new();
     line.insert("user_id".into(), decision.user_context.user_id().into());
     line.insert("flag_key".into(), decision.flag_key.clone().into());

@@ -5,6 +5,7 @@ mod decide;
 mod demo;
 mod devserver;
 mod inspect;
+mod segments;
 mod send_odp_event;
 mod source;
 
@@ -34,6 +35,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Send ODP events (one from flags, or many from a JSONL file), then flush and report.
     SendOdpEvent(send_odp_event::SendOdpEventArgs),
+    /// Fetch a user's qualified ODP segments (and optionally decide a flag with them).
+    Segments(segments::SegmentsArgs),
     /// Decide flags for users from a JSONL file: one JSON line per user and flag.
     Decide(decide::DecideArgs),
     /// Measure the SDK's speed.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::DevServer(args) => devserver::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::SendOdpEvent(args) => send_odp_event::run(&args),
+        Command::Segments(args) => segments::run(&args),
         Command::Decide(args) => decide::run(&args),
         Command::Bench(command) => bench::run(&command),
     };
