@@ -40,6 +40,7 @@ const TIMED_CALLS = 200_000;
 const YIELD_EVERY = 1_000;
 const DELIVERY_TIMEOUT_MS = 300_000;
 const POLL_MS = 50;
+const STALL_MS = 5_000;
 
 const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -149,14 +150,23 @@ async function timeCalls(client, firstId, count, buildInside) {
   return samples;
 }
 
+// Waits until the server has `expected` events, or until its count stopped growing for
+// STALL_MS (the SDK gave up on some batches). Returns the count and when it last grew.
 async function waitForServer(expected) {
   const deadline = Date.now() + DELIVERY_TIMEOUT_MS;
   let received = await receivedByServer();
-  while (received < expected && Date.now() < deadline) {
+  let lastGrowth = process.hrtime.bigint();
+  let lastGrowthMs = Date.now();
+  while (received < expected && Date.now() < deadline && Date.now() - lastGrowthMs < STALL_MS) {
     await sleep(POLL_MS);
-    received = await receivedByServer();
+    const now = await receivedByServer();
+    if (now > received) {
+      lastGrowth = process.hrtime.bigint();
+      lastGrowthMs = Date.now();
+    }
+    received = now;
   }
-  return received;
+  return { received, lastGrowth };
 }
 
 async function latencyScenario() {
@@ -189,9 +199,10 @@ async function deliveryScenario() {
     if (n % YIELD_EVERY === YIELD_EVERY - 1) await yieldToEventLoop();
   }
   const sendLoop = process.hrtime.bigint() - start;
-  const received = (await waitForServer(baseline + events)) - baseline;
-  const elapsed = process.hrtime.bigint() - start;
+  const arrival = await waitForServer(baseline + events);
   const cpu = process.cpuUsage(cpuBefore);
+  const received = arrival.received - baseline;
+  const elapsed = arrival.lastGrowth - start;
   const cpuMicros = cpu.user + cpu.system;
   const seconds = Number(elapsed) / 1e9;
   console.log(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::proc_status::{main_thread_on_cpu_ns, peak_rss_kb, rss_kb};
+use crate::proc_status::{main_thread_on_cpu_ns, peak_rss_kb, rss_kb, status_kb};
 use crate::sides::{Histogram, Loaded, Side, user_id};
 
 /// Where a datafile comes from: a file, or the synthetic generator.
@@ -85,6 +85,8 @@ pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before) as f64 / 1e9);
     let peak = peak_rss_kb();
+    let (rss_anon_kb, rss_file_kb) = (status_kb("RssAnon"), status_kb("RssFile"));
+    let threads = status_kb("Threads");
     loaded.close();
     json!({
         "side": side.arg(),
@@ -100,6 +102,9 @@ pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
         "rss_start_kb": rss_start_kb,
         "rss_after_init_kb": rss_after_init_kb,
         "peak_rss_kb": peak,
+        "rss_anon_kb_at_end": rss_anon_kb,
+        "rss_file_kb_at_end": rss_file_kb,
+        "threads": threads,
     })
 }
 

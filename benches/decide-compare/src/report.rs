@@ -85,23 +85,23 @@ pub fn decide_table(title: &str, n: u64, runs: &[SideRuns]) -> String {
         );
     }
     out.push_str(
-        "\n| side | init (parse + client) | peak RSS | RSS at start | peak − start | peak RSS vs `optimizely` 0.5 | peak − start vs `optimizely` 0.5 |\n",
+        "\n| side | init (parse + client) | peak RSS (VmHWM) | vs `optimizely` 0.5 | RSS at start | anonymous RSS at end (heap, stacks) | vs `optimizely` 0.5 | file-backed RSS at end (code) |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
-    let own = |r: &SideRuns| Some(r.median("peak_rss_kb")? - r.median("rss_start_kb")?);
-    let their_own = theirs.and_then(own);
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for side in runs.iter().filter(|r| r.error.is_none()) {
         let rss = side.median("peak_rss_kb");
+        let anon = side.median("rss_anon_kb_at_end");
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             side.side,
             millis(side.median("init_s")),
             mebibytes(rss),
-            mebibytes(side.median("rss_start_kb")),
-            mebibytes(own(side)),
             ratio(rss, their("peak_rss_kb")),
-            ratio(own(side), their_own),
+            mebibytes(side.median("rss_start_kb")),
+            mebibytes(anon),
+            ratio(anon, their("rss_anon_kb_at_end")),
+            mebibytes(side.median("rss_file_kb_at_end")),
         );
     }
     out
