@@ -92,9 +92,9 @@ fn a_bad_request_is_dropped_and_logged_once_with_the_server_message() {
     assert_eq!(delivered_users(&server), ["accepted"]);
     let stats = client.odp_stats();
     assert_eq!((stats.sent, stats.failed), (1, 1));
-    let lines = logs_containing("missing 'vip' field");
+    let lines = lines_containing("missing 'vip' field");
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].0 <= log::Level::Warn);
+    assert!(lines[0].level <= log::Level::Warn);
 }
 
 #[test]

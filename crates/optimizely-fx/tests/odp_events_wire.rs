@@ -254,9 +254,9 @@ fn a_full_queue_refuses_and_counts_and_warns_once_per_run_of_drops() {
     let stats = client.odp_stats();
     assert_eq!(stats.dropped, 3);
     assert_eq!(stats.queued, 5);
-    let warnings: Vec<_> = logs()
+    let warnings: Vec<_> = my_log_lines()
         .into_iter()
-        .filter(|(level, thread, _)| *level == log::Level::Warn && thread.contains("full_queue"))
+        .filter(|line| line.level == log::Level::Warn)
         .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let report = client.close(Duration::from_millis(300));
@@ -310,7 +310,7 @@ fn many_threads_sending_at_once_lose_and_duplicate_nothing() {
 #[test]
 fn odp_is_inert_without_an_integration() {
     let server = server_with(&plain_datafile());
-    let before = logs().len();
+    let before = all_log_lines().len();
     let client = ready(builder(&server).odp_event_flush_interval(Duration::from_millis(10)));
     for _ in 0..10 {
         let _ = client.send_odp_event(OdpEvent::new("a").identifier("k", "v"));
@@ -319,9 +319,9 @@ fn odp_is_inert_without_an_integration() {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(threads_named("optimizely-fx-odp"), 0, "no ODP thread");
     assert!(odp_requests(&server).is_empty());
-    let loud: Vec<_> = logs()[before..]
+    let loud: Vec<_> = all_log_lines()[before..]
         .iter()
-        .filter(|(level, _, message)| *level <= log::Level::Info && message.contains("ODP"))
+        .filter(|line| line.level <= log::Level::Info && line.message.contains("ODP"))
         .cloned()
         .collect();
     assert!(loud.is_empty(), "{loud:?}");
@@ -347,6 +347,6 @@ fn the_public_key_never_appears_in_logs_or_errors() {
     assert!(client.flush(PATIENCE));
     let _ = client.send_odp_event(OdpEvent::new("").identifier("k", "v"));
     assert!(format!("{client:?}").find(API_KEY).is_none());
-    let leaks = logs_containing(API_KEY);
+    let leaks = lines_containing(API_KEY);
     assert!(leaks.is_empty(), "{leaks:?}");
 }

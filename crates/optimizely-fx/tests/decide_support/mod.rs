@@ -3,9 +3,13 @@
 //! normalisation and log capture.
 #![allow(dead_code)] // each test binary uses a different part
 
+#[path = "../log_capture/mod.rs"]
+mod log_capture;
+pub use log_capture::*;
+
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use optimizely_fx::{Client, ClientBuilder, UserProfile, UserProfileError, UserProfileService};
@@ -174,67 +178,4 @@ impl UserProfileService for CountingProfiles {
             .insert(profile.user_id.clone(), profile.clone());
         Ok(())
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Log capture: one logger per test binary; test threads are named after their test, so each
-// test reads only what was logged on its own thread.
-
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    pub thread: Option<String>,
-    pub level: log::Level,
-    pub message: String,
-}
-
-static LINES: Mutex<Vec<LogLine>> = Mutex::new(Vec::new());
-
-struct CapturingLogger;
-
-impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = LogLine {
-            thread: std::thread::current().name().map(str::to_owned),
-            level: record.level(),
-            message: record.args().to_string(),
-        };
-        LINES.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-    }
-
-    fn flush(&self) {}
-}
-
-pub fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&CapturingLogger).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-pub fn all_log_lines() -> Vec<LogLine> {
-    LINES.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-/// Lines at `level` logged on the calling thread containing `needle`.
-pub fn my_logged(level: log::Level, needle: &str) -> Vec<String> {
-    let me = std::thread::current().name().map(str::to_owned);
-    all_log_lines()
-        .into_iter()
-        .filter(|line| line.thread == me && line.level == level && line.message.contains(needle))
-        .map(|line| line.message)
-        .collect()
-}
-
-/// Lines at `level` logged on any thread containing `needle`.
-pub fn logged_anywhere(level: log::Level, needle: &str) -> Vec<String> {
-    all_log_lines()
-        .into_iter()
-        .filter(|line| line.level == level && line.message.contains(needle))
-        .map(|line| line.message)
-        .collect()
 }

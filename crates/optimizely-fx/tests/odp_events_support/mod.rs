@@ -2,7 +2,10 @@
 //! them, and a log capture installed once per test binary.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::sync::{Mutex, Once};
+#[path = "../log_capture/mod.rs"]
+mod log_capture;
+pub use log_capture::*;
+
 use std::time::{Duration, Instant};
 
 use optimizely_fx::{Client, ClientBuilder};
@@ -110,44 +113,4 @@ pub fn threads_named(prefix: &str) -> usize {
         .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
         .filter(|name| name.trim_end().starts_with(prefix))
         .count()
-}
-
-static LOGS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let thread = std::thread::current().name().unwrap_or("").to_owned();
-        LOGS.lock()
-            .unwrap()
-            .push((record.level(), thread, record.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-/// Installs the capturing logger (once per binary).
-pub fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        static CAPTURE: Capture = Capture;
-        log::set_logger(&CAPTURE).expect("no other logger");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-/// Every captured log line so far: (level, thread name, message).
-pub fn logs() -> Vec<(log::Level, String, String)> {
-    LOGS.lock().unwrap().clone()
-}
-
-/// Captured lines containing `needle`.
-pub fn logs_containing(needle: &str) -> Vec<(log::Level, String, String)> {
-    logs()
-        .into_iter()
-        .filter(|(_, _, message)| message.contains(needle))
-        .collect()
 }

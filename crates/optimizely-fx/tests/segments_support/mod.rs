@@ -2,9 +2,13 @@
 //! whose ODP integration points back at it, clients polling it, and log capture.
 #![allow(dead_code)] // each test binary uses a different part
 
+#[path = "../log_capture/mod.rs"]
+mod log_capture;
+pub use log_capture::*;
+
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use optimizely_fx::{Client, ClientBuilder, SegmentsCache};
@@ -107,68 +111,4 @@ impl SegmentsCache for CountingCache {
         self.resets.fetch_add(1, Ordering::SeqCst);
         self.entries.lock().unwrap().clear();
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Log capture: one logger per test binary. Test threads are named after their test, so each
-// test reads only the lines logged on its own thread.
-
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    pub thread: Option<String>,
-    pub level: log::Level,
-    pub target: String,
-    pub message: String,
-}
-
-static LINES: Mutex<Vec<LogLine>> = Mutex::new(Vec::new());
-
-struct CapturingLogger;
-
-impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = LogLine {
-            thread: std::thread::current().name().map(str::to_owned),
-            level: record.level(),
-            target: record.target().to_owned(),
-            message: record.args().to_string(),
-        };
-        LINES.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-    }
-
-    fn flush(&self) {}
-}
-
-pub fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&CapturingLogger).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-pub fn all_log_lines() -> Vec<LogLine> {
-    LINES.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-/// Lines logged so far on the calling thread.
-pub fn my_log_lines() -> Vec<LogLine> {
-    let me = std::thread::current().name().map(str::to_owned);
-    all_log_lines()
-        .into_iter()
-        .filter(|line| line.thread == me)
-        .collect()
-}
-
-/// Lines at `level` on the calling thread containing `needle`.
-pub fn my_logged(level: log::Level, needle: &str) -> Vec<String> {
-    my_log_lines()
-        .into_iter()
-        .filter(|line| line.level == level && line.message.contains(needle))
-        .map(|line| line.message)
-        .collect()
 }
