@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 use optimizely_fx::{Client, Decision, OdpEvent, UserContext};
+use optimizely_fx_devserver::demo as demo_project;
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle};
 
 use crate::CliError;
-use crate::devserver::{DEMO_DATAFILE, DEMO_SDK_KEY, demo_segments};
 
 /// The demo's user.
 const USER: &str = "alice";
@@ -16,7 +16,7 @@ const USER: &str = "alice";
 const SEGMENT_FLAG: &str = "vip_banner";
 /// The flag with an A/B test for premium customers in the US.
 const EXPERIMENT_FLAG: &str = "new_checkout";
-/// How many purchases qualify a user for `frequent_buyers` (see assets/demo-segments.toml).
+/// How many purchases qualify a user for `frequent_buyers` (the dev server's demo segments).
 const PURCHASES: u32 = 3;
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -66,10 +66,7 @@ fn step(title: &str) {
 
 fn start_server() -> Result<DevServerHandle, CliError> {
     step("Start the local dev server");
-    let config = DevServerConfig::default()
-        .datafile(DEMO_SDK_KEY, DEMO_DATAFILE)
-        .segment_rules(demo_segments()?);
-    let server = DevServer::start(config)?;
+    let server = DevServer::start(DevServerConfig::demo())?;
     println!(
         "  listening on {} (datafile CDN, event endpoint, ODP)",
         server.url()
@@ -81,7 +78,7 @@ fn start_server() -> Result<DevServerHandle, CliError> {
 fn load_project(server: &DevServerHandle) -> Result<Client, CliError> {
     step("Load the demo project by SDK key");
     let client = Client::builder()
-        .sdk_key(DEMO_SDK_KEY)
+        .sdk_key(demo_project::SDK_KEY)
         .datafile_url_template(server.datafile_url_template())
         .event_endpoint(server.event_endpoint())
         .build()?;

@@ -4,16 +4,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use clap::Args;
-use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, SegmentDefinition};
+use optimizely_fx_devserver::demo as demo_project;
+use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle};
 
 use crate::CliError;
 
-/// The demo project's datafile, served under [`DEMO_SDK_KEY`] when no datafile is given.
-pub(crate) const DEMO_DATAFILE: &str = include_str!("../assets/demo-datafile.json");
-/// Segment rules of the demo project (a `frequent_buyers` segment).
-pub(crate) const DEMO_SEGMENTS: &str = include_str!("../assets/demo-segments.toml");
-/// SDK key of the demo project.
-pub(crate) const DEMO_SDK_KEY: &str = "demo-sdk-key";
 /// Database file used when `--db` is not given (in the working directory).
 const DEFAULT_DB: &str = "optimizely-fx-dev.sqlite";
 
@@ -79,21 +74,15 @@ pub(crate) fn run(args: &DevServerArgs) -> Result<(), CliError> {
     }
     if keys.is_empty() {
         config = config
-            .datafile(DEMO_SDK_KEY, DEMO_DATAFILE)
-            .segment_rules(demo_segments()?);
-        keys.push(DEMO_SDK_KEY.to_owned());
+            .datafile(demo_project::SDK_KEY, demo_project::DATAFILE)
+            .segment_rules(demo_project::segments());
+        keys.push(demo_project::SDK_KEY.to_owned());
     }
     let server = DevServer::start(config)?;
     print_summary(&server, args, &keys);
     loop {
         std::thread::park();
     }
-}
-
-/// The demo project's segment rules.
-pub(crate) fn demo_segments() -> Result<Vec<SegmentDefinition>, CliError> {
-    SegmentDefinition::from_toml(DEMO_SEGMENTS)
-        .map_err(|e| CliError::new(format!("demo segments: {e}")))
 }
 
 /// What the server offers; the first line names its URL (tools read it with `--port 0`).

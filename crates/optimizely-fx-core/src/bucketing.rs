@@ -33,15 +33,21 @@ pub fn murmur3_x86_32_concat(first: &[u8], second: &[u8], seed: u32) -> u32 {
             u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
         );
     }
-    let mut carry = [0u8; 4];
-    let carried = first.len() - first_blocks;
-    carry[..carried].copy_from_slice(&first[first_blocks..]);
-    let take = (4 - carried).min(second.len());
-    carry[carried..carried + take].copy_from_slice(&second[..take]);
+    // The block that straddles the two strings, built in a register (little-endian).
+    let mut carry = 0u32;
+    let mut pending = 0usize;
+    let take = (4 - (first.len() - first_blocks)).min(second.len());
+    for &byte in first[first_blocks..].iter() {
+        carry |= u32::from(byte) << (8 * pending);
+        pending += 1;
+    }
+    for &byte in &second[..take] {
+        carry |= u32::from(byte) << (8 * pending);
+        pending += 1;
+    }
     let rest = &second[take..];
-    let pending = carried + take;
     if pending == 4 {
-        h = mix_block(h, u32::from_le_bytes(carry));
+        h = mix_block(h, carry);
         let rest_blocks = rest.len() / 4 * 4;
         for block in rest[..rest_blocks].chunks_exact(4) {
             h = mix_block(
@@ -49,10 +55,9 @@ pub fn murmur3_x86_32_concat(first: &[u8], second: &[u8], seed: u32) -> u32 {
                 u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
             );
         }
-        let tail = &rest[rest_blocks..];
-        h = mix_tail(h, tail);
-    } else {
-        h = mix_tail(h, &carry[..pending]);
+        h = mix_tail(h, &rest[rest_blocks..]);
+    } else if pending > 0 {
+        h ^= scramble(carry);
     }
     let total_len = first.len().wrapping_add(second.len()) as u32;
     finalize(h ^ total_len)
@@ -133,6 +138,41 @@ mod tests {
         for split in 0..=key.len() {
             let (a, b) = key.split_at(split);
             assert_eq!(murmur3_x86_32_concat(a, b, 1), whole, "split at {split}");
+        }
+    }
+
+    /// The textbook algorithm over one contiguous buffer.
+    fn murmur_of_buffer(data: &[u8], seed: u32) -> u32 {
+        let mut h = seed;
+        let blocks = data.chunks_exact(4);
+        let tail = blocks.remainder();
+        for block in blocks {
+            h = mix_block(
+                h,
+                u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+            );
+        }
+        finalize(mix_tail(h, tail) ^ data.len() as u32)
+    }
+
+    #[test]
+    fn every_length_and_split_matches_the_contiguous_hash() {
+        let bytes: Vec<u8> = (0u8..14)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        for len in 0..=bytes.len() {
+            let key = &bytes[..len];
+            for seed in [0, 1, 0x9747_b28c] {
+                let whole = murmur_of_buffer(key, seed);
+                for split in 0..=len {
+                    let (a, b) = key.split_at(split);
+                    assert_eq!(
+                        murmur3_x86_32_concat(a, b, seed),
+                        whole,
+                        "length {len}, split at {split}, seed {seed}"
+                    );
+                }
+            }
         }
     }
 

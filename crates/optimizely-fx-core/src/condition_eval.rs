@@ -86,15 +86,25 @@ fn conditions_result(
 
 /// Whether a user is in the audiences of an experiment, rule or holdout (unknown counts as
 /// not in). Empty targeting matches everyone.
+#[inline]
 pub(crate) fn audiences_match(
     config: &ProjectConfig,
     audiences: &ExperimentAudiences,
     user: &UserData,
     trace: &mut Trace<'_>,
 ) -> bool {
-    let Some(tree) = audiences.tree() else {
-        return true;
-    };
+    match audiences.tree() {
+        Some(tree) => audience_tree_matches(config, tree, user, trace),
+        None => true,
+    }
+}
+
+fn audience_tree_matches(
+    config: &ProjectConfig,
+    tree: &ConditionTree<AudienceRef>,
+    user: &UserData,
+    trace: &mut Trace<'_>,
+) -> bool {
     evaluate_tree(tree, &mut |audience| {
         audience_result(config, audience, user, trace)
     })

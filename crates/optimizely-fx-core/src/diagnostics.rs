@@ -90,6 +90,13 @@ impl<'a> Trace<'a> {
         }
     }
 
+    /// Whether nothing is recorded at all (no reasons wanted, no log level wanted), so that
+    /// callers can skip work done only for the record.
+    #[inline]
+    pub(crate) fn is_silent(&self) -> bool {
+        self.reasons.is_none() && self.sink_level.is_none()
+    }
+
     fn sink_wants(&self, level: LogLevel) -> bool {
         self.sink_level.is_some_and(|max| level <= max) && self.sink.enabled(level)
     }

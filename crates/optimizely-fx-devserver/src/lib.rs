@@ -174,6 +174,7 @@
 
 mod config;
 mod datafile;
+pub mod demo;
 mod dev_api;
 mod error;
 mod fault;

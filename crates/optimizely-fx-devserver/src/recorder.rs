@@ -194,13 +194,17 @@ impl Recorder {
     }
 
     /// Records the new total of accepted ODP events.
+    ///
+    /// Totals come from concurrent requests that may finish out of order, so the largest wins.
     pub(crate) fn set_odp_events_received(&self, total: u64) {
-        self.update(|recorded| recorded.odp_events_received = total);
+        self.update(|recorded| {
+            recorded.odp_events_received = recorded.odp_events_received.max(total);
+        });
     }
 
     /// Records the new total of accepted batches.
     pub(crate) fn set_batches_received(&self, total: u64) {
-        self.update(|recorded| recorded.batches_received = total);
+        self.update(|recorded| recorded.batches_received = recorded.batches_received.max(total));
     }
 
     pub(crate) fn odp_events_received(&self) -> u64 {

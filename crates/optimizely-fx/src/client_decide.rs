@@ -179,7 +179,8 @@ impl Client {
         flag_key: &str,
         options: &[DecideOption],
     ) -> Decision {
-        let Some(run) = DecideRun::new(self, user, options, "decide") else {
+        let config = self.store().current_guard();
+        let Some(run) = DecideRun::new(self, config.as_ref(), user, options, "decide") else {
             return Decision::from_core(decide::Decision::sdk_not_ready(flag_key), user.clone());
         };
         let decision = run.execute(|decider| decider.decide(flag_key));
@@ -192,7 +193,8 @@ impl Client {
         keys: &[K],
         options: &[DecideOption],
     ) -> Decisions {
-        match DecideRun::new(self, user, options, "decide_for_keys") {
+        let config = self.store().current_guard();
+        match DecideRun::new(self, config.as_ref(), user, options, "decide_for_keys") {
             Some(run) => run.finish_all(run.execute(|decider| decider.decide_for_keys(keys))),
             None => Decisions::default(),
         }
@@ -203,7 +205,8 @@ impl Client {
         user: &UserContext,
         options: &[DecideOption],
     ) -> Decisions {
-        match DecideRun::new(self, user, options, "decide_all") {
+        let config = self.store().current_guard();
+        match DecideRun::new(self, config.as_ref(), user, options, "decide_all") {
             Some(run) => run.finish_all(run.execute(|decider| decider.decide_all())),
             None => Decisions::default(),
         }
@@ -237,24 +240,26 @@ fn is_fs_user_id(key: &str) -> bool {
     key.eq_ignore_ascii_case("fs_user_id") || key.eq_ignore_ascii_case("fs-user-id")
 }
 
-/// One decide call: the config snapshot, the options, the user copy, and what follows each
-/// decision.
+/// One decide call: the config snapshot (borrowed from the store for the call), the options,
+/// the user, and what follows each decision.
 struct DecideRun<'a> {
     client: &'a Client,
     user: &'a UserContext,
-    config: Arc<ProjectConfig>,
+    config: &'a Arc<ProjectConfig>,
     options: DecideOptions,
 }
 
 impl<'a> DecideRun<'a> {
     /// `None` (logged) when the client has no config yet.
+    #[inline]
     fn new(
         client: &'a Client,
+        config: Option<&'a Arc<ProjectConfig>>,
         user: &'a UserContext,
         options: &[DecideOption],
         call: &str,
     ) -> Option<Self> {
-        let Some(config) = client.config() else {
+        let Some(config) = config else {
             log::error!("No project config available. Failing {call}.");
             return None;
         };
@@ -268,19 +273,18 @@ impl<'a> DecideRun<'a> {
 
     /// Runs `decide` with the options, the user's profile (looked up once, saved once if it
     /// changed) and the log.
+    #[inline]
     fn execute<T>(&self, decide: impl FnOnce(Decider<'_>) -> T) -> T {
-        let service = self.profile_service();
-        let mut profile = service.map(|service| load_profile(service, &self.user.data().user_id));
         let mut log = LogForward;
-        let decisions = decide(
-            Decider::new(&self.config, self.user.data())
-                .options(self.options)
-                .profile(profile.as_mut())
-                .log(&mut log),
-        );
-        if let (Some(service), Some(profile)) = (service, profile.as_mut()) {
-            save_profile(service, profile);
-        }
+        let decider = Decider::new(self.config, self.user.data())
+            .options(self.options)
+            .log(&mut log);
+        let Some(service) = self.profile_service() else {
+            return decide(decider);
+        };
+        let mut profile = load_profile(service, &self.user.data().user_id);
+        let decisions = decide(decider.profile(Some(&mut profile)));
+        save_profile(service, &mut profile);
         decisions
     }
 
@@ -304,6 +308,7 @@ impl<'a> DecideRun<'a> {
     }
 
     /// Sends the impression and the notification a decision calls for, and wraps it.
+    #[inline]
     fn finish(&self, decision: decide::Decision) -> Decision {
         if !decision.is_error() {
             let dispatched = decision.send_impression && self.send_impression(&decision);
@@ -314,9 +319,9 @@ impl<'a> DecideRun<'a> {
 
     fn send_impression(&self, decision: &decide::Decision) -> bool {
         let events = self.client.events();
-        let target = events.target_for(&self.config);
+        let target = events.target_for(self.config);
         let event = impression_event(
-            &self.config,
+            self.config,
             &target.context,
             self.user.data(),
             decision,
@@ -336,13 +341,19 @@ impl<'a> DecideRun<'a> {
         }
     }
 
+    #[inline]
     fn notify(&self, decision: &decide::Decision, dispatched: bool) {
         let notifications = self.client.store().notifications();
-        if !notifications.has_listeners(NotificationType::Decision) {
-            return;
+        if notifications.has_listeners(NotificationType::Decision) {
+            self.notify_listeners(decision, dispatched);
         }
+    }
+
+    #[cold]
+    fn notify_listeners(&self, decision: &decide::Decision, dispatched: bool) {
+        let notifications = self.client.store().notifications();
         let user = self.user.data();
-        let config = &self.config;
+        let config = self.config;
         notifications.notify_decision(&DecisionNotification {
             decision_type: "flag",
             user_id: user.user_id.clone(),

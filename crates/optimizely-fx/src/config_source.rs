@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwapOption, Guard};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use optimizely_fx_core::ProjectConfig;
 
@@ -123,6 +123,12 @@ impl ConfigStore {
 
     pub(crate) fn current(&self) -> Option<Arc<ProjectConfig>> {
         self.current.load_full()
+    }
+
+    /// The current config, borrowed for a short call: no reference-count traffic in the common
+    /// case. Do not keep the guard around (use [`current`](Self::current) for that).
+    pub(crate) fn current_guard(&self) -> Guard<Option<Arc<ProjectConfig>>> {
+        self.current.load()
     }
 
     pub(crate) fn readiness(&self) -> &Arc<Readiness> {

@@ -109,10 +109,15 @@ impl<'c> FlagRun<'_, 'c, '_> {
     }
 
     /// A forced decision for `(flag, rule)` whose variation belongs to the flag.
+    #[inline]
     pub(crate) fn forced_variation(&mut self, rule_key: Option<&str>) -> Option<VariationIndex> {
         if self.user.forced_decisions.is_empty() {
             return None;
         }
+        self.lookup_forced_variation(rule_key)
+    }
+
+    fn lookup_forced_variation(&mut self, rule_key: Option<&str>) -> Option<VariationIndex> {
         let (user, flag) = (self.user, self.flag);
         let flag_key = flag.key();
         let variation_key = user.forced_decisions.get(flag_key, rule_key)?;
@@ -389,7 +394,19 @@ impl<'c> FlagRun<'_, 'c, '_> {
         range.target()
     }
 
+    #[inline]
     fn in_audiences(
+        &mut self,
+        audiences: &ExperimentAudiences,
+        subject: AudienceSubject<'_>,
+    ) -> bool {
+        if self.trace.is_silent() {
+            return audiences_match(self.config, audiences, self.user, self.trace);
+        }
+        self.in_audiences_traced(audiences, subject)
+    }
+
+    fn in_audiences_traced(
         &mut self,
         audiences: &ExperimentAudiences,
         subject: AudienceSubject<'_>,

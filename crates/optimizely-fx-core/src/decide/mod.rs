@@ -115,6 +115,7 @@ impl Decision {
 
     /// Whether this is an error decision (no config, unknown flag key): such decisions carry
     /// their reasons always, and send no impression and no notification.
+    #[inline]
     pub fn is_error(&self) -> bool {
         self.origin == Origin::NONE
     }

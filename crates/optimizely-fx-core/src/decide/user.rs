@@ -193,9 +193,13 @@ impl<'a> IntoIterator for &'a Attributes {
 
 impl<K: Into<String>, V: Into<AttributeValue>> FromIterator<(K, V)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let iter = iter.into_iter();
         let mut attributes = Self::new();
-        iter.into_iter()
-            .for_each(|(key, value)| attributes.insert(key, value));
+        // Users created without attributes are common: skip the loop machinery for them.
+        if iter.size_hint().1 == Some(0) {
+            return attributes;
+        }
+        iter.for_each(|(key, value)| attributes.insert(key, value));
         attributes
     }
 }

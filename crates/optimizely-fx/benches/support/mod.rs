@@ -200,29 +200,6 @@ pub fn process_cpu_time() -> Duration {
     cpu_from_stat(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
 }
 
-/// CPU time per thread name of this process (threads alive now).
-pub fn thread_cpu_times() -> Vec<(String, Duration)> {
-    let mut by_name: Vec<(String, Duration)> = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return by_name;
-    };
-    for task in tasks.flatten() {
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let name = stat
-            .split_once('(')
-            .and_then(|(_, rest)| rest.rsplit_once(')'))
-            .map_or("?", |(name, _)| name)
-            .to_owned();
-        let cpu = cpu_from_stat(&stat);
-        match by_name.iter_mut().find(|(known, _)| *known == name) {
-            Some((_, total)) => *total += cpu,
-            None => by_name.push((name, cpu)),
-        }
-    }
-    by_name.sort_by(|a, b| b.1.cmp(&a.1));
-    by_name
-}
-
 /// `utime + stime` from a `/proc/.../stat` line (fields 14 and 15; the command name in
 /// parentheses may contain spaces, so fields are counted after the last `)`).
 pub fn cpu_from_stat(stat: &str) -> Duration {
