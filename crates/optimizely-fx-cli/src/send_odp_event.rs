@@ -156,19 +156,8 @@ fn members<'a>(
 }
 
 fn odp_value(key: &str, value: &Value) -> Result<OdpValue, String> {
-    Ok(match value {
-        Value::String(s) => OdpValue::String(s.clone()),
-        Value::Bool(b) => OdpValue::Bool(*b),
-        Value::Null => OdpValue::Null,
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => OdpValue::Integer(i),
-            None => OdpValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::Array(_) | Value::Object(_) => {
-            return Err(format!(
-                "ODP data is not valid. (key \"{key}\": arrays and objects cannot be sent)"
-            ));
-        }
+    OdpValue::from_json(value).ok_or_else(|| {
+        format!("ODP data is not valid. (key \"{key}\": arrays and objects cannot be sent)")
     })
 }
 

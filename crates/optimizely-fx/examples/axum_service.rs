@@ -227,7 +227,7 @@ async fn send_event(
         event = event.event_type(event_type);
     }
     for (key, value) in body.data {
-        match odp_value(value) {
+        match OdpValue::from_json(&value) {
             Some(value) => event = event.data(key, value),
             None => {
                 return error_response(
@@ -240,19 +240,6 @@ async fn send_event(
     match client.send_odp_event(event) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "queued": true }))).into_response(),
         Err(error) => error_response(status_of(&error), error.to_string()),
-    }
-}
-
-fn odp_value(value: Value) -> Option<OdpValue> {
-    match value {
-        Value::String(s) => Some(OdpValue::String(s)),
-        Value::Bool(b) => Some(OdpValue::Bool(b)),
-        Value::Null => Some(OdpValue::Null),
-        Value::Number(n) => n
-            .as_i64()
-            .map(OdpValue::Integer)
-            .or_else(|| n.as_f64().map(OdpValue::Float)),
-        Value::Array(_) | Value::Object(_) => None,
     }
 }
 

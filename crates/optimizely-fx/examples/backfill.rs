@@ -201,7 +201,7 @@ fn parse_line(bytes: &[u8]) -> Result<OdpEvent, LineError> {
         event = event.identifier(key, value);
     }
     for (key, value) in line.data {
-        let Some(value) = odp_value(value) else {
+        let Some(value) = OdpValue::from_json(&value) else {
             return Err(LineError::Bad(format!(
                 "data {key:?} is an array or object"
             )));
@@ -209,19 +209,6 @@ fn parse_line(bytes: &[u8]) -> Result<OdpEvent, LineError> {
         event = event.data(key, value);
     }
     Ok(event)
-}
-
-fn odp_value(value: Value) -> Option<OdpValue> {
-    match value {
-        Value::String(s) => Some(OdpValue::String(s)),
-        Value::Bool(b) => Some(OdpValue::Bool(b)),
-        Value::Null => Some(OdpValue::Null),
-        Value::Number(n) => n
-            .as_i64()
-            .map(OdpValue::Integer)
-            .or_else(|| n.as_f64().map(OdpValue::Float)),
-        Value::Array(_) | Value::Object(_) => None,
-    }
 }
 
 /// Sends `event`, waiting for room while the queue is full.

@@ -199,7 +199,11 @@ impl ClientBuilder {
         if let Some(input) = self.datafile.take() {
             let config =
                 ProjectConfig::parse_owned(input.read()?).map_err(BuildError::InvalidDatafile)?;
-            store.set_initial(config);
+            // Without an SDK key nothing ever replaces the given datafile.
+            match &sdk_key {
+                Some(_) => store.set_initial(config),
+                None => store.set_fixed(config),
+            }
         }
         let transport = self.shared_transport();
         let segments = self.segments_manager(&store, Arc::clone(&transport));

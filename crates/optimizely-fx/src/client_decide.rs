@@ -179,8 +179,8 @@ impl Client {
         flag_key: &str,
         options: &[DecideOption],
     ) -> Decision {
-        let config = self.store().current_guard();
-        let Some(run) = DecideRun::new(self, config.as_ref(), user, options, "decide") else {
+        let config = self.store().borrow_current();
+        let Some(run) = DecideRun::new(self, config.get(), user, options, "decide") else {
             return Decision::from_core(decide::Decision::sdk_not_ready(flag_key), user.clone());
         };
         let decision = run.execute(|decider| decider.decide(flag_key));
@@ -193,8 +193,8 @@ impl Client {
         keys: &[K],
         options: &[DecideOption],
     ) -> Decisions {
-        let config = self.store().current_guard();
-        match DecideRun::new(self, config.as_ref(), user, options, "decide_for_keys") {
+        let config = self.store().borrow_current();
+        match DecideRun::new(self, config.get(), user, options, "decide_for_keys") {
             Some(run) => run.finish_all(run.execute(|decider| decider.decide_for_keys(keys))),
             None => Decisions::default(),
         }
@@ -205,8 +205,8 @@ impl Client {
         user: &UserContext,
         options: &[DecideOption],
     ) -> Decisions {
-        let config = self.store().current_guard();
-        match DecideRun::new(self, config.as_ref(), user, options, "decide_all") {
+        let config = self.store().borrow_current();
+        match DecideRun::new(self, config.get(), user, options, "decide_all") {
             Some(run) => run.finish_all(run.execute(|decider| decider.decide_all())),
             None => Decisions::default(),
         }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -97,11 +97,36 @@ pub(crate) enum UpdateOutcome {
     SameRevision,
     /// The client is closed; nothing changed.
     Closed,
+    /// The store holds the one config of a client without a poller; nothing changed.
+    Fixed,
+}
+
+/// The current config borrowed for the length of one call (see
+/// [`ConfigStore::borrow_current`]).
+pub(crate) enum CurrentConfig<'a> {
+    /// The config of a client without a poller, which never changes.
+    Fixed(&'a Arc<ProjectConfig>),
+    /// A snapshot of the config a poller keeps up to date.
+    Swapped(Guard<Option<Arc<ProjectConfig>>>),
+}
+
+impl CurrentConfig<'_> {
+    /// The config, `None` before the first one arrived.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&Arc<ProjectConfig>> {
+        match self {
+            CurrentConfig::Fixed(config) => Some(config),
+            CurrentConfig::Swapped(guard) => guard.as_ref(),
+        }
+    }
 }
 
 /// The current config of a client and everything that reacts to it changing.
 pub(crate) struct ConfigStore {
     current: ArcSwapOption<ProjectConfig>,
+    /// Set (to the config in `current`) for a client without a poller, whose config never
+    /// changes: decide then reads it with one atomic load instead of the arc-swap protocol.
+    fixed: OnceLock<Arc<ProjectConfig>>,
     /// SDK components following config changes. The lock also serialises updates, so each hook
     /// sees every change exactly once and in order.
     hooks: Mutex<Vec<ConfigHook>>,
@@ -114,6 +139,7 @@ impl ConfigStore {
     pub(crate) fn new() -> Self {
         ConfigStore {
             current: ArcSwapOption::empty(),
+            fixed: OnceLock::new(),
             hooks: Mutex::new(Vec::new()),
             readiness: Arc::new(Readiness::new()),
             notifications: NotificationCenter::new(),
@@ -126,9 +152,13 @@ impl ConfigStore {
     }
 
     /// The current config, borrowed for a short call: no reference-count traffic in the common
-    /// case. Do not keep the guard around (use [`current`](Self::current) for that).
-    pub(crate) fn current_guard(&self) -> Guard<Option<Arc<ProjectConfig>>> {
-        self.current.load()
+    /// case. Do not keep it around (use [`current`](Self::current) for that).
+    #[inline]
+    pub(crate) fn borrow_current(&self) -> CurrentConfig<'_> {
+        match self.fixed.get() {
+            Some(config) => CurrentConfig::Fixed(config),
+            None => CurrentConfig::Swapped(self.current.load()),
+        }
     }
 
     pub(crate) fn readiness(&self) -> &Arc<Readiness> {
@@ -178,6 +208,9 @@ impl ConfigStore {
         if self.is_closed() {
             return UpdateOutcome::Closed;
         }
+        if self.fixed.get().is_some() {
+            return UpdateOutcome::Fixed;
+        }
         let previous = self.current.load_full();
         if previous
             .as_ref()
@@ -211,6 +244,17 @@ impl ConfigStore {
     pub(crate) fn set_initial(&self, config: ProjectConfig) {
         log_datafile_warnings(&config);
         self.current.store(Some(Arc::new(config)));
+        self.readiness.mark_ready();
+    }
+
+    /// Sets the config given at build time to a client without a poller: the only config the
+    /// store will ever hold ([`update`](Self::update) then changes nothing).
+    pub(crate) fn set_fixed(&self, config: ProjectConfig) {
+        log_datafile_warnings(&config);
+        let config = Arc::new(config);
+        self.current.store(Some(Arc::clone(&config)));
+        // Cannot fail: the builder calls this once, on a new store.
+        let _ = self.fixed.set(config);
         self.readiness.mark_ready();
     }
 }
@@ -533,6 +577,27 @@ mod tests {
         store.update(config("7"));
         assert_eq!(*calls.lock().unwrap(), [(false, "7".to_owned())]);
         assert!(store.readiness().is_ready());
+    }
+
+    #[test]
+    fn a_fixed_config_is_never_replaced() {
+        let store = ConfigStore::new();
+        store.set_fixed(config("1"));
+        assert!(store.readiness().is_ready());
+        assert_eq!(store.update(config("2")), UpdateOutcome::Fixed);
+        assert_eq!(store.current().unwrap().revision(), "1");
+        let borrowed = store.borrow_current();
+        assert_eq!(borrowed.get().map(|c| c.revision()), Some("1"));
+    }
+
+    #[test]
+    fn a_borrowed_config_follows_updates() {
+        let store = ConfigStore::new();
+        assert!(store.borrow_current().get().is_none());
+        store.set_initial(config("1"));
+        assert_eq!(store.borrow_current().get().unwrap().revision(), "1");
+        assert_eq!(store.update(config("2")), UpdateOutcome::Updated);
+        assert_eq!(store.borrow_current().get().unwrap().revision(), "2");
     }
 
     #[test]

@@ -40,6 +40,29 @@ pub enum OdpValue {
 }
 
 impl OdpValue {
+    /// The ODP value of a JSON scalar: strings, numbers (integers stay integers), booleans and
+    /// null; `None` for arrays and objects, which ODP data cannot hold.
+    ///
+    /// ```
+    /// use optimizely_fx_core::odp::OdpValue;
+    /// assert_eq!(OdpValue::from_json(&serde_json::json!(2)), Some(OdpValue::Integer(2)));
+    /// assert_eq!(OdpValue::from_json(&serde_json::json!(2.5)), Some(OdpValue::Float(2.5)));
+    /// assert_eq!(OdpValue::from_json(&serde_json::json!([1])), None);
+    /// ```
+    pub fn from_json(value: &serde_json::Value) -> Option<OdpValue> {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Some(OdpValue::String(s.clone())),
+            Value::Bool(b) => Some(OdpValue::Bool(*b)),
+            Value::Null => Some(OdpValue::Null),
+            Value::Number(n) => n
+                .as_i64()
+                .map(OdpValue::Integer)
+                .or_else(|| n.as_f64().map(OdpValue::Float)),
+            Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+
     /// Why this value cannot be sent to ODP, or `None` when it can.
     fn invalid_reason(&self) -> Option<&'static str> {
         match *self {
