@@ -87,5 +87,47 @@ fn decide_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_benches);
+/// A `qualified` (ODP segment) audience against a custom-attribute audience of the same shape:
+/// the flags `cond_qualified` and `cond_exact_string` of the golden conditions datafile differ
+/// only in their audience's leaf. Both users match.
+fn qualified_benches(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/golden/conditions-datafile.json"
+    );
+    let text = std::fs::read_to_string(path).expect("conditions datafile");
+    let config = ProjectConfig::parse(&text).expect("valid datafile");
+    let mut with_segments = UserData::new("user1");
+    with_segments.qualified_segments = Some(vec!["seg1".into(), "seg2".into()]);
+    let mut with_attribute = UserData::new("user1");
+    with_attribute.attributes.insert("s", "abc");
+
+    let events_off = DecideOptions::DISABLE_DECISION_EVENT;
+    let mut group = c.benchmark_group("decide/audience-kind");
+    group.bench_function("qualified_segment", |b| {
+        b.iter(|| {
+            black_box(decide(
+                &config,
+                &with_segments,
+                "cond_qualified",
+                events_off,
+                None,
+            ))
+        })
+    });
+    group.bench_function("custom_attribute", |b| {
+        b.iter(|| {
+            black_box(decide(
+                &config,
+                &with_attribute,
+                "cond_exact_string",
+                events_off,
+                None,
+            ))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decide_benches, qualified_benches);
 criterion_main!(benches);

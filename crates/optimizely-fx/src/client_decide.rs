@@ -314,7 +314,8 @@ impl<'a> DecideRun<'a> {
             let dispatched = decision.send_impression && self.send_impression(&decision);
             self.notify(&decision, dispatched);
         }
-        Decision::from_core(decision, self.user.clone())
+        let user_context = self.user.clone();
+        Decision::from_core(decision, user_context)
     }
 
     fn send_impression(&self, decision: &decide::Decision) -> bool {
