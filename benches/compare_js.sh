@@ -6,17 +6,17 @@
 # Usage: benches/compare_js.sh            (from anywhere; about 7 minutes on 2 cores)
 # Needs: cargo, node >= 18, npm, openssl.
 #
-# Each delivery scenario gets a fresh dev server (`optimizely-fx dev-server`, in-memory
-# database). The JavaScript SDK refuses plain-http ODP hosts, so it reaches the dev server
-# through a TLS-terminating forwarder (benches/js/tls_forwarder.js) whose certificate is made
-# here, in a temporary directory, and trusted with NODE_EXTRA_CA_CERTS. The Rust benches start
-# their own dev server child process and talk plain HTTP to it.
+# Each scenario gets a fresh dev server (in-memory database) in its own process: the Rust benches
+# start theirs as a child process; for the JavaScript SDK this script starts the same server
+# from the same bench executable. The JavaScript SDK refuses plain-http ODP hosts, so it reaches
+# the dev server through a TLS-terminating forwarder (benches/js/tls_forwarder.js) whose
+# certificate is made here, in a temporary directory, and trusted with NODE_EXTRA_CA_CERTS. The
+# Rust SDK talks plain HTTP to its server.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JS_DIR="$ROOT/benches/js"
 DATAFILE="$ROOT/tests/fixtures/datafiles/go-odp-test-datafile.json"
-SDK_KEY="odp-bench"
 API_KEY="odp-bench-key"
 WORK="$(mktemp -d)"
 RESULTS="$WORK/results.jsonl"
@@ -44,18 +44,14 @@ first_line() {
   exit 1
 }
 
-# Starts a dev server (and, for JS, a forwarder) with `latency_ms` on POST /v3/events.
-# Sets DEV_URL and ODP_HOST.
+# Starts a dev server (the Rust benches' own: `odp_delivery --odp-bench-server`, same code and
+# settings as theirs) with `latency_ms` on POST /v3/events, and the TLS forwarder in front of
+# it. Sets DEV_URL and ODP_HOST.
 start_servers() {
   local latency_ms="$1" tag="$2"
-  "$ROOT/target/release/optimizely-fx" dev-server --port 0 --db :memory: \
-    --datafile "$SDK_KEY=$DATAFILE" --odp-api-key "$API_KEY" >"$WORK/dev-$tag.out" 2>&1 &
+  "$BENCH_BIN" --odp-bench-server "$latency_ms" --until-killed >"$WORK/dev-$tag.out" 2>&1 &
   PIDS+=($!)
   DEV_URL="$(first_line "$WORK/dev-$tag.out" | grep -o 'http://127.0.0.1:[0-9]*')"
-  if [[ "$latency_ms" != 0 ]]; then
-    curl -sf -X POST "$DEV_URL/_dev/faults" -H 'content-type: application/json' \
-      -d "{\"endpoint\":\"odp_events\",\"kind\":\"latency\",\"delay_ms\":$latency_ms,\"times\":4294967295}"
-  fi
   node "$JS_DIR/tls_forwarder.js" --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
     --target "$DEV_URL" >"$WORK/fwd-$tag.out" 2>&1 &
   PIDS+=($!)
@@ -70,8 +66,12 @@ run_js() {
 
 echo "== $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores; node $(node --version)"
 echo "== building (release)"
-(cd "$ROOT" && cargo build --release -q -p optimizely-fx-cli)
-(cd "$ROOT" && cargo bench -q -p optimizely-fx --bench odp_send_latency --bench odp_delivery --no-run)
+BENCH_BIN="$(cd "$ROOT" && cargo bench -q -p optimizely-fx --bench odp_send_latency \
+  --bench odp_delivery --no-run --message-format=json | node -e '
+    const lines = require("node:fs").readFileSync(0, "utf8").split("\n").filter(Boolean);
+    const artifact = lines.map((line) => JSON.parse(line))
+      .find((m) => m.reason === "compiler-artifact" && m.target.name === "odp_delivery");
+    console.log(artifact.executable);')"
 [[ -d "$JS_DIR/node_modules" ]] || npm ci --prefix "$JS_DIR" --no-audit --no-fund
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
   -addext "subjectAltName=IP:127.0.0.1" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null

@@ -9,7 +9,7 @@ use crate::condition::{
 };
 use crate::config::ProjectConfig;
 use crate::decide::{AttributeValue, UserData};
-use crate::diagnostics::{LogLevel, LogSink, Trace};
+use crate::diagnostics::{LogLevel, LogSink, Trace, trace_log};
 use crate::semver;
 use std::cmp::Ordering;
 
@@ -121,22 +121,20 @@ fn audience_result(
         return None;
     };
     let audience = config.audience(*index);
-    trace.log(
+    trace_log!(
+        trace,
         LogLevel::Debug,
-        format_args!(
-            "Starting to evaluate audience \"{}\" with conditions: {}.",
-            audience.id(),
-            audience.conditions_json()
-        ),
+        "Starting to evaluate audience \"{}\" with conditions: {}.",
+        audience.id(),
+        audience.conditions_json()
     );
     let result = conditions_result(audience.conditions(), user, trace);
-    trace.log(
+    trace_log!(
+        trace,
         LogLevel::Info,
-        format_args!(
-            "Audience \"{}\" evaluated to {}.",
-            audience.id(),
-            result_text(result)
-        ),
+        "Audience \"{}\" evaluated to {}.",
+        audience.id(),
+        result_text(result)
     );
     result
 }
@@ -201,12 +199,11 @@ fn attribute_condition(
         return Some(!matches!(value, None | Some(AttributeValue::Null)));
     }
     let Some(value) = value else {
-        trace.log(
+        trace_log!(
+            trace,
             LogLevel::Debug,
-            format_args!(
-                "Audience condition {} evaluated to UNKNOWN because no value was passed for user attribute \"{name}\".",
-                leaf.json()
-            ),
+            "Audience condition {} evaluated to UNKNOWN because no value was passed for user attribute \"{name}\".",
+            leaf.json()
         );
         return None;
     };
@@ -339,13 +336,12 @@ impl Check<'_, '_, '_> {
     }
 
     fn null_value<T>(self) -> Option<T> {
-        self.trace.log(
+        trace_log!(
+            self.trace,
             LogLevel::Debug,
-            format_args!(
-                "Audience condition {} evaluated to UNKNOWN because a null value was passed for user attribute \"{}\".",
-                self.leaf.json(),
-                self.name
-            ),
+            "Audience condition {} evaluated to UNKNOWN because a null value was passed for user attribute \"{}\".",
+            self.leaf.json(),
+            self.name
         );
         None
     }

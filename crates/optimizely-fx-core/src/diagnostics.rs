@@ -73,6 +73,28 @@ impl LogSink for Vec<LogLine> {
     }
 }
 
+/// `trace.reason(level, format_args!(...))`, with the arguments built only when something
+/// is recorded (on hot paths, building them unconditionally costs more than the check).
+macro_rules! trace_reason {
+    ($trace:expr, $level:expr, $($format:tt)+) => {
+        if !$trace.is_silent() {
+            $trace.reason($level, format_args!($($format)+));
+        }
+    };
+}
+pub(crate) use trace_reason;
+
+/// `trace.log(level, format_args!(...))`, with the arguments built only when a log sink
+/// wants lines.
+macro_rules! trace_log {
+    ($trace:expr, $level:expr, $($format:tt)+) => {
+        if $trace.logs() {
+            $trace.log($level, format_args!($($format)+));
+        }
+    };
+}
+pub(crate) use trace_log;
+
 /// Where decide writes: the decision's reasons (only when requested) and the log sink.
 pub(crate) struct Trace<'a> {
     reasons: Option<&'a mut Vec<String>>,
@@ -95,6 +117,12 @@ impl<'a> Trace<'a> {
     #[inline]
     pub(crate) fn is_silent(&self) -> bool {
         self.reasons.is_none() && self.sink_level.is_none()
+    }
+
+    /// Whether a log sink wants any line.
+    #[inline]
+    pub(crate) fn logs(&self) -> bool {
+        self.sink_level.is_some()
     }
 
     fn sink_wants(&self, level: LogLevel) -> bool {

@@ -314,6 +314,8 @@ impl<'a> DecideRun<'a> {
             let dispatched = decision.send_impression && self.send_impression(&decision);
             self.notify(&decision, dispatched);
         }
+        // Cloned first so that the decision's fields move straight into place (measurably
+        // fewer instructions than cloning in the argument list).
         let user_context = self.user.clone();
         Decision::from_core(decision, user_context)
     }

@@ -8,7 +8,7 @@ use crate::config::{
     Experiment, ExperimentIndex, Flag, FlagIndex, Holdout, HoldoutIndex, ProjectConfig,
     TrafficRange, VariationIndex,
 };
-use crate::diagnostics::{LogLevel, Trace};
+use crate::diagnostics::{LogLevel, Trace, trace_reason};
 use std::fmt;
 
 /// Where a decision came from (the impression's `rule_type`).
@@ -262,11 +262,10 @@ impl<'c> FlagRun<'_, 'c, '_> {
             Some(variation) => {
                 let variation = config.variation(variation);
                 let variation_key = variation.key();
-                self.trace.reason(
+                trace_reason!(
+                    self.trace,
                     LogLevel::Info,
-                    format_args!(
-                        "User {user_id} is in variation {variation_key} of experiment {key}."
-                    ),
+                    "User {user_id} is in variation {variation_key} of experiment {key}."
                 );
                 if let Some(profile) = self.profile.as_deref_mut() {
                     profile.record(experiment.id(), variation.id());
@@ -380,9 +379,10 @@ impl<'c> FlagRun<'_, 'c, '_> {
     ) -> Option<VariationIndex> {
         let bucket = bucketing::bucket_value(self.bucketing_id, entity_id);
         let user_id = &self.user.user_id;
-        self.trace.reason(
+        trace_reason!(
+            self.trace,
             LogLevel::Debug,
-            format_args!("Assigned bucket {bucket} to user with bucketing ID {user_id}."),
+            "Assigned bucket {bucket} to user with bucketing ID {user_id}."
         );
         let range = find_range(allocation, bucket)?;
         if range.target().is_none() && !range.entity_id().is_empty() {

@@ -39,7 +39,7 @@ pub(crate) use variables::FlagVariableSets;
 pub use variables::{Variables, cast_variable};
 
 use crate::config::{FlagIndex, ProjectConfig, VariationIndex};
-use crate::diagnostics::{LogLevel, LogSink, Trace};
+use crate::diagnostics::{LogLevel, LogSink, Trace, trace_log};
 use engine::{FlagRun, Resolution, RuleRef};
 
 /// Reason of the decision returned when there is no valid config yet.
@@ -425,13 +425,12 @@ fn build_decision(
         DecisionSource::Rollout => config.send_flag_decisions(),
     };
     let user_enabled_text = if enabled { "enabled" } else { "not enabled" };
-    trace.log(
+    trace_log!(
+        trace,
         LogLevel::Info,
-        format_args!(
-            "Feature {} is {user_enabled_text} for user {}.",
-            flag.key(),
-            user.user_id
-        ),
+        "Feature {} is {user_enabled_text} for user {}.",
+        flag.key(),
+        user.user_id
     );
     Decision {
         flag_key: flag.key().to_owned(),

@@ -24,6 +24,9 @@ pub const SDK_KEY: &str = "odp-bench";
 const ODP_API_KEY: &str = "odp-bench-key";
 /// First argument that turns a bench executable into the dev server child process.
 pub const SERVER_FLAG: &str = "--odp-bench-server";
+/// Optional argument after the latency: serve until killed instead of until stdin closes
+/// (for `benches/compare_js.sh`, which runs the same server for the JavaScript SDK).
+pub const UNTIL_KILLED_FLAG: &str = "--until-killed";
 /// Linux reports process times in clock ticks of 1/100 s (`USER_HZ`, fixed by the ABI).
 const TICKS_PER_SECOND: u64 = 100;
 
@@ -46,7 +49,9 @@ pub fn purchase_event(n: u64) -> OdpEvent {
 // ---- the dev server child process ----
 
 /// Runs the dev server and never returns, when this process was started as the child of
-/// [`BenchServer::start`]. Call it first thing in `main`.
+/// [`BenchServer::start`] (or as `BENCH --odp-bench-server LATENCY_MS --until-killed` by
+/// `benches/compare_js.sh`). Prints the server URL as the first line. Call it first thing in
+/// `main`.
 pub fn serve_if_child() {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() != Some(SERVER_FLAG) {
@@ -70,6 +75,11 @@ pub fn serve_if_child() {
     }
     println!("{}", server.url());
     std::io::stdout().flush().expect("stdout");
+    if args.next().as_deref() == Some(UNTIL_KILLED_FLAG) {
+        loop {
+            std::thread::park();
+        }
+    }
     // The parent closes our stdin when it is done (or dies).
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     server.shutdown();
