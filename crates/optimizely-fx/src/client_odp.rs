@@ -187,7 +187,7 @@ impl Client {
         if config.odp().is_none() {
             return Err(SendOdpEventError::OdpNotIntegrated);
         }
-        let wire = event.into_wire(uuid::Uuid::new_v4().to_string(), SDK_VERSION)?;
+        let wire = event.into_wire(uuid::Uuid::new_v4().as_u128(), SDK_VERSION)?;
         manager.enqueue(wire).map_err(|error| match error {
             EnqueueError::Full => SendOdpEventError::QueueFull,
             EnqueueError::Closed => SendOdpEventError::Closed,

@@ -243,22 +243,19 @@ impl OdpEvent {
     ///
     /// Checks, in order: the action is not empty; at least one identifier; every data value is
     /// a string, a finite number with a magnitude of at most 2^53, a bool or null.
-    /// `idempotence_id` should be a fresh UUID v4 and `sdk_version` the SDK's version.
+    /// `idempotence_id` should be the bits of a fresh UUID v4 and `sdk_version` the SDK's
+    /// version. Nothing is allocated here: the enrichment is applied when the event is
+    /// serialised, which the SDK does on its background thread.
     pub fn into_wire(
         self,
-        idempotence_id: String,
-        sdk_version: &str,
+        idempotence_id: u128,
+        sdk_version: &'static str,
     ) -> Result<WireOdpEvent, OdpEventError> {
         self.check()?;
-        let event_type = match self.event_type {
-            Some(t) if !t.is_empty() => t,
-            _ => DEFAULT_EVENT_TYPE.to_owned(),
-        };
         Ok(WireOdpEvent {
-            event_type,
-            action: self.action,
-            identifiers: normalise_identifiers(self.identifiers),
-            data: enrich_data(self.data, idempotence_id, sdk_version),
+            event: self,
+            idempotence_id,
+            sdk_version,
         })
     }
 
@@ -301,58 +298,123 @@ pub enum OdpEventError {
     },
 }
 
-/// A checked, enriched ODP event, serialised as `{"type","action","identifiers","data"}` — one
-/// element of the JSON array POSTed to `{host}/v3/events`.
+/// A checked ODP event with its idempotence id, serialised as
+/// `{"type","action","identifiers","data"}` — one element of the JSON array POSTed to
+/// `{host}/v3/events`. The type default, identifier normalisation and default data are applied
+/// when it is serialised (or read through its accessors).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireOdpEvent {
-    event_type: String,
-    action: String,
-    identifiers: Vec<(String, String)>,
-    data: Vec<(String, OdpValue)>,
+    event: OdpEvent,
+    idempotence_id: u128,
+    sdk_version: &'static str,
 }
 
 impl WireOdpEvent {
     /// The event type (`fullstack` unless set).
     pub fn event_type(&self) -> &str {
-        &self.event_type
+        match self.event.event_type.as_deref() {
+            Some(t) if !t.is_empty() => t,
+            _ => DEFAULT_EVENT_TYPE,
+        }
     }
 
     /// The action.
     pub fn action(&self) -> &str {
-        &self.action
+        &self.event.action
     }
 
     /// Identifiers after normalisation, in first-seen order.
-    pub fn identifiers(&self) -> &[(String, String)] {
-        &self.identifiers
+    pub fn identifiers(&self) -> Vec<(String, String)> {
+        self.identifier_refs()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// Data: the default entries first, then the caller's (a caller key replaces a default one
     /// in place).
-    pub fn data(&self) -> &[(String, OdpValue)] {
-        &self.data
+    pub fn data(&self) -> Vec<(String, OdpValue)> {
+        let id = format_uuid(self.idempotence_id);
+        self.data_refs(&id)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// The value of one data key.
-    pub fn data_value(&self, key: &str) -> Option<&OdpValue> {
-        self.data.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    pub fn data_value(&self, key: &str) -> Option<OdpValue> {
+        self.data()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    fn identifier_refs(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(self.event.identifiers.len());
+        for (key, value) in &self.event.identifiers {
+            let key = if is_fs_user_id_alias(key) {
+                FS_USER_ID
+            } else {
+                key.as_str()
+            };
+            upsert(&mut out, key, value.as_str());
+        }
+        out
+    }
+
+    fn data_refs<'a>(&'a self, idempotence_id: &'a str) -> Vec<(&'a str, ValueRef<'a>)> {
+        let mut data: Vec<(&str, ValueRef<'_>)> = Vec::with_capacity(4 + self.event.data.len());
+        data.push(("idempotence_id", ValueRef::Str(idempotence_id)));
+        data.push(("data_source_type", ValueRef::Str(DATA_SOURCE_TYPE)));
+        data.push(("data_source", ValueRef::Str(DATA_SOURCE)));
+        data.push(("data_source_version", ValueRef::Str(self.sdk_version)));
+        for (key, value) in &self.event.data {
+            upsert(&mut data, key.as_str(), ValueRef::Value(value));
+        }
+        data
+    }
+}
+
+/// A data value borrowed from the event or from the defaults.
+#[derive(Clone, Copy)]
+enum ValueRef<'a> {
+    Str(&'a str),
+    Value(&'a OdpValue),
+}
+
+impl ValueRef<'_> {
+    fn to_owned(self) -> OdpValue {
+        match self {
+            ValueRef::Str(s) => OdpValue::String(s.to_owned()),
+            ValueRef::Value(v) => v.clone(),
+        }
+    }
+}
+
+impl Serialize for ValueRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ValueRef::Str(s) => serializer.serialize_str(s),
+            ValueRef::Value(v) => v.serialize(serializer),
+        }
     }
 }
 
 impl Serialize for WireOdpEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let id = format_uuid(self.idempotence_id);
         let mut event = serializer.serialize_struct("OdpEvent", 4)?;
-        event.serialize_field("type", &self.event_type)?;
-        event.serialize_field("action", &self.action)?;
-        event.serialize_field("identifiers", &PairsAsMap(&self.identifiers))?;
-        event.serialize_field("data", &PairsAsMap(&self.data))?;
+        event.serialize_field("type", self.event_type())?;
+        event.serialize_field("action", self.action())?;
+        event.serialize_field("identifiers", &PairsAsMap(&self.identifier_refs()))?;
+        event.serialize_field("data", &PairsAsMap(&self.data_refs(&id)))?;
         event.end()
     }
 }
 
-struct PairsAsMap<'a, V>(&'a [(String, V)]);
+struct PairsAsMap<'a, K, V>(&'a [(K, V)]);
 
-impl<V: Serialize> Serialize for PairsAsMap<'_, V> {
+impl<K: Serialize, V: Serialize> Serialize for PairsAsMap<'_, K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (k, v) in self.0 {
@@ -362,44 +424,24 @@ impl<V: Serialize> Serialize for PairsAsMap<'_, V> {
     }
 }
 
+/// The canonical text form of a UUID: 8-4-4-4-12 lower-case hex digits.
+fn format_uuid(bits: u128) -> String {
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 fn is_fs_user_id_alias(key: &str) -> bool {
     key.eq_ignore_ascii_case("fs_user_id") || key.eq_ignore_ascii_case("fs-user-id")
 }
 
-/// Renames every `fs_user_id` spelling to `fs_user_id`; later values replace earlier ones.
-fn normalise_identifiers(identifiers: Vec<(String, String)>) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(identifiers.len());
-    for (key, value) in identifiers {
-        let key = if is_fs_user_id_alias(&key) {
-            FS_USER_ID.to_owned()
-        } else {
-            key
-        };
-        upsert(&mut out, key, value);
-    }
-    out
-}
-
-fn enrich_data(
-    user_data: Vec<(String, OdpValue)>,
-    idempotence_id: String,
-    sdk_version: &str,
-) -> Vec<(String, OdpValue)> {
-    let mut data = Vec::with_capacity(4 + user_data.len());
-    data.push((
-        "idempotence_id".to_owned(),
-        OdpValue::String(idempotence_id),
-    ));
-    data.push(("data_source_type".to_owned(), DATA_SOURCE_TYPE.into()));
-    data.push(("data_source".to_owned(), DATA_SOURCE.into()));
-    data.push(("data_source_version".to_owned(), sdk_version.into()));
-    for (key, value) in user_data {
-        upsert(&mut data, key, value);
-    }
-    data
-}
-
-fn upsert<V>(pairs: &mut Vec<(String, V)>, key: String, value: V) {
+fn upsert<'a, V>(pairs: &mut Vec<(&'a str, V)>, key: &'a str, value: V) {
     match pairs.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = value,
         None => pairs.push((key, value)),
@@ -410,10 +452,10 @@ fn upsert<V>(pairs: &mut Vec<(String, V)>, key: String, value: V) {
 mod tests {
     use super::*;
 
-    const UUID: &str = "5f1f7d35-2b8a-4d39-9c53-4a8b7b0c1e2f";
+    const UUID: u128 = 0x5f1f7d35_2b8a_4d39_9c53_4a8b7b0c1e2f;
 
     fn wire(event: OdpEvent) -> Result<WireOdpEvent, OdpEventError> {
-        event.into_wire(UUID.to_owned(), "1.2.3")
+        event.into_wire(UUID, "1.2.3")
     }
 
     #[test]
@@ -461,7 +503,7 @@ mod tests {
             "Fs_User_Id",
         ] {
             let event = wire(OdpEvent::new("a").identifier(key, "x")).unwrap();
-            assert_eq!(event.identifiers(), &[("fs_user_id".into(), "x".into())]);
+            assert_eq!(event.identifiers(), [("fs_user_id".into(), "x".into())]);
         }
         let event = wire(
             OdpEvent::new("a")
@@ -472,7 +514,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             event.identifiers(),
-            &[
+            [
                 ("fs_user_id".into(), "second".into()),
                 ("vuid".into(), "v".into())
             ]
@@ -492,8 +534,8 @@ mod tests {
         .unwrap();
         assert_eq!(event.data().len(), 4);
         assert_eq!(event.data()[0], ("idempotence_id".into(), "fixed".into()));
-        assert_eq!(event.data_value("data_source"), Some(&"my-app".into()));
-        assert_eq!(event.data_value("data_source_type"), Some(&"sdk".into()));
+        assert_eq!(event.data_value("data_source"), Some("my-app".into()));
+        assert_eq!(event.data_value("data_source_type"), Some("sdk".into()));
     }
 
     #[test]

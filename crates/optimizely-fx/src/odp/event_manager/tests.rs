@@ -43,7 +43,7 @@ fn event(n: u32) -> WireOdpEvent {
     OdpEvent::new("purchased")
         .identifier("fs_user_id", format!("user-{n}"))
         .data("n", n)
-        .into_wire(uuid::Uuid::new_v4().to_string(), env!("CARGO_PKG_VERSION"))
+        .into_wire(uuid::Uuid::new_v4().as_u128(), env!("CARGO_PKG_VERSION"))
         .unwrap()
 }
 
