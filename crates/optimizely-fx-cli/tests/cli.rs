@@ -1,33 +1,9 @@
 //! The `optimizely-fx` binary, run as a user would run it.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{fixture, run, stderr, stdout};
 use optimizely_fx_devserver::{DevServer, DevServerConfig};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/datafiles"
-);
-
-fn fixture(name: &str) -> String {
-    format!("{FIXTURES}/{name}")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optimizely-fx"))
-        .args(args)
-        .env_remove("OPTIMIZELY_DATAFILE_ACCESS_TOKEN")
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn inspect_a_datafile_file_as_json() {

@@ -2,38 +2,13 @@
 //! in-process dev server.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+mod common;
+
+use common::{fixture, json_lines, run, stderr};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle};
 use serde_json::{Value, json};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/datafiles"
-);
-
-fn fixture(name: &str) -> String {
-    format!("{FIXTURES}/{name}")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optimizely-fx"))
-        .args(args)
-        .env_remove("OPTIMIZELY_DATAFILE_ACCESS_TOKEN")
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn lines(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each stdout line is JSON"))
-        .collect()
-}
 
 fn users_file(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ofx-decide-{}", std::process::id()));
@@ -67,7 +42,7 @@ fn every_flag_for_every_user_in_input_and_datafile_order() {
     );
     let output = decide("go-decide-test-datafile.json", &users, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let lines = lines(&output);
+    let lines = json_lines(&output);
     let pairs: Vec<(&str, &str)> = lines
         .iter()
         .map(|l| {
@@ -127,7 +102,7 @@ fn flags_and_options_shape_the_output() {
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let explained = lines(&output);
+    let explained = json_lines(&output);
     let flags: Vec<&str> = explained
         .iter()
         .map(|l| l["flag_key"].as_str().unwrap())
@@ -144,7 +119,7 @@ fn flags_and_options_shape_the_output() {
         &["--option", "ENABLED_FLAGS_ONLY"],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let enabled_only = lines(&output);
+    let enabled_only = json_lines(&output);
     assert!(!enabled_only.is_empty());
     assert!(enabled_only.iter().all(|l| l["enabled"] == true));
     assert!(enabled_only.iter().all(|l| l.get("reasons").is_none()));
@@ -163,7 +138,7 @@ fn segments_from_the_input_are_the_users_qualified_segments() {
     );
     let output = decide("go-odp-test-datafile.json", &users, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let variations: Vec<String> = lines(&output)
+    let variations: Vec<String> = json_lines(&output)
         .iter()
         .map(|l| l["variation_key"].as_str().unwrap().to_owned())
         .collect();
@@ -222,7 +197,7 @@ fn fetch_segments_asks_odp_instead_of_reading_the_input() {
     );
     let output = decide_from_server(&server, &users, &["--fetch-segments"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let variations: Vec<Value> = lines(&output)
+    let variations: Vec<Value> = json_lines(&output)
         .iter()
         .map(|l| l["variation_key"].clone())
         .collect();
@@ -255,7 +230,7 @@ fn send_events_delivers_the_impressions_before_exiting() {
     );
     let output = decide_from_server(&server, &users, &["--send-events"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(lines(&output).len(), 2);
+    assert_eq!(json_lines(&output).len(), 2);
     let visitors: Vec<Value> = server
         .log_event_batches()
         .iter()
@@ -321,7 +296,7 @@ fn unknown_flags_options_and_files_are_refused() {
     );
     assert!(!unknown_flag.status.success());
     assert!(stderr(&unknown_flag).contains("flag \"nope\" is not in the datafile"));
-    assert!(lines(&unknown_flag).is_empty());
+    assert!(json_lines(&unknown_flag).is_empty());
 
     let unknown_option = decide(
         "go-decide-test-datafile.json",

@@ -1,7 +1,10 @@
 //! `optimizely-fx segments` against an in-process dev server.
 
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::{json_lines, run_against};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint, Fault};
 
 const DATAFILE: &str = include_str!("../../../tests/fixtures/datafiles/go-odp-test-datafile.json");
@@ -11,26 +14,7 @@ fn server() -> DevServerHandle {
 }
 
 fn run(server: &DevServerHandle, extra: &[&str]) -> Output {
-    let template = server.datafile_url_template();
-    let mut args = vec![
-        "segments",
-        "--sdk-key",
-        "seg-key",
-        "--datafile-url-template",
-        &template,
-    ];
-    args.extend_from_slice(extra);
-    Command::new(env!("CARGO_BIN_EXE_optimizely-fx"))
-        .args(&args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON line"))
-        .collect()
+    run_against(server, "segments", "seg-key", extra)
 }
 
 #[test]
@@ -46,7 +30,7 @@ fn prints_the_qualified_segments_and_the_decision_made_with_them() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines = stdout_lines(&output);
+    let lines = json_lines(&output);
     assert_eq!(lines[0], serde_json::json!(["odp-segment-2"]));
     assert_eq!(lines[1]["flag_key"], "flag-segment");
     assert_eq!(lines[1]["variation_key"], "rollout-variation-on");
@@ -69,7 +53,7 @@ fn a_user_in_no_segment_gets_an_empty_list() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(stdout_lines(&output)[0], serde_json::json!([]));
+    assert_eq!(json_lines(&output)[0], serde_json::json!([]));
 }
 
 #[test]

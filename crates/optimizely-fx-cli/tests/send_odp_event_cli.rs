@@ -1,7 +1,10 @@
 //! `optimizely-fx send-odp-event` against an in-process dev server.
 
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::{json_lines, run_against, temp_file};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint, Fault};
 
 const DATAFILE: &str = include_str!("../../../tests/fixtures/datafiles/go-odp-test-datafile.json");
@@ -11,34 +14,7 @@ fn server() -> DevServerHandle {
 }
 
 fn run(server: &DevServerHandle, extra: &[&str]) -> Output {
-    let template = server.datafile_url_template();
-    let mut args = vec![
-        "send-odp-event",
-        "--sdk-key",
-        "odp-key",
-        "--datafile-url-template",
-        &template,
-    ];
-    args.extend_from_slice(extra);
-    Command::new(env!("CARGO_BIN_EXE_optimizely-fx"))
-        .args(&args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn lines(output: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each stdout line is JSON"))
-        .collect()
-}
-
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ofx-send-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+    run_against(server, "send-odp-event", "odp-key", extra)
 }
 
 #[test]
@@ -72,7 +48,7 @@ fn one_event_from_flags_is_sent_and_reported() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines = lines(&output);
+    let lines = json_lines(&output);
     assert_eq!(lines[0], serde_json::json!({"line": 1, "accepted": true}));
     assert_eq!(lines[1]["summary"]["delivered"], 1);
     let events = server.odp_events();
@@ -102,7 +78,7 @@ fn a_jsonl_file_reports_each_line_and_fails_when_any_line_is_refused() {
     );
     let output = run(&server, &["--events", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    let lines = lines(&output);
+    let lines = json_lines(&output);
     let accepted: Vec<(u64, bool)> = lines[..lines.len() - 1]
         .iter()
         .map(|l| {
@@ -153,7 +129,7 @@ fn a_clean_file_exits_zero_after_delivering_everything() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(server.odp_events().len(), 250);
-    let lines = lines(&output);
+    let lines = json_lines(&output);
     assert_eq!(lines.last().unwrap()["summary"]["delivered"], 250);
 }
 
@@ -173,7 +149,7 @@ fn undelivered_events_make_the_command_fail() {
         ],
     );
     assert_eq!(output.status.code(), Some(1));
-    let lines = lines(&output);
+    let lines = json_lines(&output);
     assert_eq!(lines[0]["accepted"], true);
     assert_eq!(lines[1]["summary"]["undelivered"], 1);
 }
