@@ -6,18 +6,20 @@
 #[path = "../log_capture/mod.rs"]
 mod log_capture;
 pub use log_capture::*;
+#[path = "../waiting/mod.rs"]
+mod waiting;
+#[allow(unused_imports)] // not every test binary waits
+pub use waiting::*;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use optimizely_fx::{Client, ClientBuilder, UserProfile, UserProfileError, UserProfileService};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle};
 use serde_json::{Value, json};
 
-/// Upper bound of every "eventually" wait; reaching it fails the test.
-pub const PATIENCE: Duration = Duration::from_secs(30);
 pub const SDK_KEY: &str = "decide-sdk-key";
 pub const ODP_API_KEY: &str = "odp-pk-Decide-42";
 
@@ -62,24 +64,8 @@ pub fn polling_builder(server: &DevServerHandle) -> ClientBuilder {
         .event_endpoint(server.event_endpoint())
 }
 
-pub fn ready(builder: ClientBuilder) -> Client {
-    let client = builder.build().expect("client builds");
-    client
-        .wait_until_ready(PATIENCE)
-        .expect("client becomes ready");
-    client
-}
-
 pub fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
-}
-
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let give_up = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < give_up, "gave up waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Every visitor of `batches`, in order.

@@ -5,8 +5,12 @@
 #[path = "../log_capture/mod.rs"]
 mod log_capture;
 pub use log_capture::*;
+#[path = "../waiting/mod.rs"]
+mod waiting;
+#[allow(unused_imports)] // not every test binary waits
+pub use waiting::*;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use optimizely_fx::{Client, ClientBuilder};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint};
@@ -14,8 +18,6 @@ use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpo
 pub const SDK_KEY: &str = "odp-events-sdk-key";
 /// The ODP public key the dev server requires and writes into the datafile it serves.
 pub const API_KEY: &str = "odp-pk-Secret-7Qx";
-/// Upper bound of every "eventually" wait; reaching it fails the test.
-pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn fixture(name: &str) -> String {
     let path = format!(
@@ -83,24 +85,8 @@ pub fn builder(server: &DevServerHandle) -> ClientBuilder {
         .polling_interval(Duration::ZERO)
 }
 
-pub fn ready(builder: ClientBuilder) -> Client {
-    let client = builder.build().expect("client builds");
-    client
-        .wait_until_ready(PATIENCE)
-        .expect("client becomes ready");
-    client
-}
-
 pub fn odp_requests(server: &DevServerHandle) -> Vec<optimizely_fx_devserver::RecordedRequest> {
     server.requests(Endpoint::OdpEvents)
-}
-
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let give_up = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < give_up, "gave up waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Threads of this process whose name starts with `prefix` (Linux).

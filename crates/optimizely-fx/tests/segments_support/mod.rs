@@ -5,11 +5,15 @@
 #[path = "../log_capture/mod.rs"]
 mod log_capture;
 pub use log_capture::*;
+#[path = "../waiting/mod.rs"]
+mod waiting;
+#[allow(unused_imports)] // not every test binary waits
+pub use waiting::*;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use optimizely_fx::{Client, ClientBuilder, SegmentsCache};
 use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpoint};
@@ -17,8 +21,6 @@ use optimizely_fx_devserver::{DevServer, DevServerConfig, DevServerHandle, Endpo
 pub const SDK_KEY: &str = "segments-sdk-key";
 /// The ODP public key the dev server requires and writes into the datafile it serves.
 pub const API_KEY: &str = "odp-pk-Zx81qQ";
-/// Upper bound of every "eventually" wait; reaching it fails the test.
-pub const PATIENCE: Duration = Duration::from_secs(30);
 /// Segments used by the audiences of `go-odp-test-datafile.json`, in datafile order.
 pub const GO_SEGMENTS: [&str; 3] = ["odp-segment-1", "odp-segment-2", "odp-segment-3"];
 
@@ -56,24 +58,8 @@ pub fn builder(server: &DevServerHandle) -> ClientBuilder {
         .polling_interval(Duration::ZERO)
 }
 
-pub fn ready(builder: ClientBuilder) -> Client {
-    let client = builder.build().expect("client builds");
-    client
-        .wait_until_ready(PATIENCE)
-        .expect("client becomes ready");
-    client
-}
-
 pub fn graphql_requests(server: &DevServerHandle) -> usize {
     server.requests(Endpoint::OdpGraphql).len()
-}
-
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let give_up = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < give_up, "gave up waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A [`SegmentsCache`] over a map that counts its calls.
