@@ -182,7 +182,8 @@ impl Client {
         if self.store().is_closed() {
             return Err(SendOdpEventError::Closed);
         }
-        let config = self.config().ok_or(SendOdpEventError::SdkNotReady)?;
+        let config = self.store().borrow_current();
+        let config = config.get().ok_or(SendOdpEventError::SdkNotReady)?;
         let manager = self.odp_events().ok_or(SendOdpEventError::OdpNotEnabled)?;
         if config.odp().is_none() {
             return Err(SendOdpEventError::OdpNotIntegrated);

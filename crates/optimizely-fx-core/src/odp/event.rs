@@ -1,7 +1,10 @@
 //! ODP events: what a caller builds ([`OdpEvent`]), the checks it must pass, and the enriched
 //! form that goes on the wire ([`WireOdpEvent`]).
 
+use std::fmt;
+
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use smallvec::SmallVec;
 
 /// Event type used when the caller gives none (or an empty one).
 pub const DEFAULT_EVENT_TYPE: &str = "fullstack";
@@ -176,66 +179,97 @@ impl From<()> for OdpValue {
 ///     .data("coupon", None::<String>);
 /// assert_eq!(event.action(), "purchased");
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// All of an event's text lives in one buffer and up to four identifiers and data entries are
+/// stored inline, so a typical event costs one allocation, made and freed once.
+#[derive(Clone, PartialEq, Default)]
 pub struct OdpEvent {
-    event_type: Option<String>,
-    action: String,
-    identifiers: Vec<(String, String)>,
-    data: Vec<(String, OdpValue)>,
+    text: String,
+    action: Span,
+    event_type: Option<Span>,
+    fields: SmallVec<[Field; 4]>,
+}
+
+/// A range of [`OdpEvent::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+/// A data value whose string, if any, lives in the event's text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scalar {
+    Str(Span),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Field {
+    Identifier { key: Span, value: Span },
+    Data { key: Span, value: Scalar },
 }
 
 impl OdpEvent {
     /// A new event with the given action, type `fullstack`, no identifiers and no data.
-    pub fn new(action: impl Into<String>) -> Self {
-        OdpEvent {
-            action: action.into(),
+    pub fn new(action: impl AsRef<str>) -> Self {
+        let action = action.as_ref();
+        let mut event = OdpEvent {
+            text: String::with_capacity(action.len().max(TEXT_CAPACITY)),
             ..OdpEvent::default()
-        }
+        };
+        event.action = event.push_text(action);
+        event
     }
 
     /// Sets the event type (an empty type means the default, `fullstack`).
-    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
-        self.event_type = Some(event_type.into());
+    pub fn event_type(mut self, event_type: impl AsRef<str>) -> Self {
+        self.event_type = Some(self.push_text(event_type.as_ref()));
         self
     }
 
     /// Adds an identifier, e.g. `("email", "a@b.c")` or `("fs_user_id", "user123")`.
-    pub fn identifier(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.identifiers.push((key.into(), value.into()));
+    pub fn identifier(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.push_identifier(key.as_ref(), value.as_ref());
         self
     }
 
     /// Adds identifiers from any iterator of key/value pairs.
     pub fn identifiers<K, V>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self
     where
-        K: Into<String>,
-        V: Into<String>,
+        K: AsRef<str>,
+        V: AsRef<str>,
     {
-        self.identifiers
-            .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        for (key, value) in pairs {
+            self.push_identifier(key.as_ref(), value.as_ref());
+        }
         self
     }
 
     /// Adds a data entry; the value may be a string, number, bool, `None` or `()` (null).
-    pub fn data(mut self, key: impl Into<String>, value: impl Into<OdpValue>) -> Self {
-        self.data.push((key.into(), value.into()));
+    pub fn data(mut self, key: impl AsRef<str>, value: impl Into<OdpValue>) -> Self {
+        self.push_data(key.as_ref(), value.into());
         self
     }
 
     /// Adds data entries from any iterator of key/value pairs.
     pub fn data_entries<K, V>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self
     where
-        K: Into<String>,
+        K: AsRef<str>,
         V: Into<OdpValue>,
     {
-        self.data
-            .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        for (key, value) in pairs {
+            self.push_data(key.as_ref(), value.into());
+        }
         self
     }
 
     /// The action, as given.
     pub fn action(&self) -> &str {
-        &self.action
+        self.str(self.action)
     }
 
     /// Checks the event and turns it into what is sent: type defaulted, `fs_user_id` spellings
@@ -260,21 +294,111 @@ impl OdpEvent {
     }
 
     fn check(&self) -> Result<(), OdpEventError> {
-        if self.action.is_empty() {
+        if self.action.len == 0 {
             return Err(OdpEventError::InvalidAction);
         }
-        if self.identifiers.is_empty() {
+        if !self.identifier_fields().any(|_| true) {
             return Err(OdpEventError::MissingIdentifiers);
         }
-        for (key, value) in &self.data {
+        for (key, value) in self.data_fields() {
             if let Some(reason) = value.invalid_reason() {
                 return Err(OdpEventError::InvalidData {
-                    key: key.clone(),
+                    key: self.str(key).to_owned(),
                     reason,
                 });
             }
         }
         Ok(())
+    }
+
+    fn push_text(&mut self, text: &str) -> Span {
+        let span = Span {
+            start: self.text.len(),
+            len: text.len(),
+        };
+        self.text.push_str(text);
+        span
+    }
+
+    fn push_identifier(&mut self, key: &str, value: &str) {
+        let key = self.push_text(key);
+        let value = self.push_text(value);
+        self.fields.push(Field::Identifier { key, value });
+    }
+
+    fn push_data(&mut self, key: &str, value: OdpValue) {
+        let key = self.push_text(key);
+        let value = match value {
+            OdpValue::String(s) => Scalar::Str(self.push_text(&s)),
+            OdpValue::Integer(i) => Scalar::Integer(i),
+            OdpValue::Float(f) => Scalar::Float(f),
+            OdpValue::Bool(b) => Scalar::Bool(b),
+            OdpValue::Null => Scalar::Null,
+        };
+        self.fields.push(Field::Data { key, value });
+    }
+
+    fn str(&self, span: Span) -> &str {
+        self.text
+            .get(span.start..span.start + span.len)
+            .unwrap_or_default()
+    }
+
+    fn identifier_fields(&self) -> impl Iterator<Item = (Span, Span)> + '_ {
+        self.fields.iter().filter_map(|field| match *field {
+            Field::Identifier { key, value } => Some((key, value)),
+            Field::Data { .. } => None,
+        })
+    }
+
+    fn data_fields(&self) -> impl Iterator<Item = (Span, Scalar)> + '_ {
+        self.fields.iter().filter_map(|field| match *field {
+            Field::Data { key, value } => Some((key, value)),
+            Field::Identifier { .. } => None,
+        })
+    }
+
+    fn value_ref(&self, value: Scalar) -> ValueRef<'_> {
+        match value {
+            Scalar::Str(span) => ValueRef::Str(self.str(span)),
+            Scalar::Integer(i) => ValueRef::Integer(i),
+            Scalar::Float(f) => ValueRef::Float(f),
+            Scalar::Bool(b) => ValueRef::Bool(b),
+            Scalar::Null => ValueRef::Null,
+        }
+    }
+}
+
+/// Bytes of text reserved for a new event: room for an action and a few short entries.
+const TEXT_CAPACITY: usize = 64;
+
+impl fmt::Debug for OdpEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let identifiers: Vec<(&str, &str)> = self
+            .identifier_fields()
+            .map(|(k, v)| (self.str(k), self.str(v)))
+            .collect();
+        let data: Vec<(&str, ValueRef<'_>)> = self
+            .data_fields()
+            .map(|(k, v)| (self.str(k), self.value_ref(v)))
+            .collect();
+        f.debug_struct("OdpEvent")
+            .field("action", &self.action())
+            .field("event_type", &self.event_type.map(|span| self.str(span)))
+            .field("identifiers", &identifiers)
+            .field("data", &data)
+            .finish()
+    }
+}
+
+impl Scalar {
+    /// Why this value cannot be sent to ODP, or `None` when it can.
+    fn invalid_reason(&self) -> Option<&'static str> {
+        match *self {
+            Scalar::Integer(i) => OdpValue::Integer(i).invalid_reason(),
+            Scalar::Float(f) => OdpValue::Float(f).invalid_reason(),
+            Scalar::Str(_) | Scalar::Bool(_) | Scalar::Null => None,
+        }
     }
 }
 
@@ -312,7 +436,7 @@ pub struct WireOdpEvent {
 impl WireOdpEvent {
     /// The event type (`fullstack` unless set).
     pub fn event_type(&self) -> &str {
-        match self.event.event_type.as_deref() {
+        match self.event.event_type.map(|span| self.event.str(span)) {
             Some(t) if !t.is_empty() => t,
             _ => DEFAULT_EVENT_TYPE,
         }
@@ -320,7 +444,7 @@ impl WireOdpEvent {
 
     /// The action.
     pub fn action(&self) -> &str {
-        &self.event.action
+        self.event.action()
     }
 
     /// Identifiers after normalisation, in first-seen order.
@@ -334,8 +458,8 @@ impl WireOdpEvent {
     /// Data: the default entries first, then the caller's (a caller key replaces a default one
     /// in place).
     pub fn data(&self) -> Vec<(String, OdpValue)> {
-        let id = format_uuid(self.idempotence_id);
-        self.data_refs(&id)
+        let id = UuidText::new(self.idempotence_id);
+        self.data_refs(id.as_str())
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
@@ -349,65 +473,75 @@ impl WireOdpEvent {
             .map(|(_, v)| v)
     }
 
-    fn identifier_refs(&self) -> Vec<(&str, &str)> {
-        let mut out: Vec<(&str, &str)> = Vec::with_capacity(self.event.identifiers.len());
-        for (key, value) in &self.event.identifiers {
+    fn identifier_refs(&self) -> SmallVec<[(&str, &str); 4]> {
+        let mut out = SmallVec::new();
+        for (key, value) in self.event.identifier_fields() {
+            let key = self.event.str(key);
             let key = if is_fs_user_id_alias(key) {
                 FS_USER_ID
             } else {
-                key.as_str()
+                key
             };
-            upsert(&mut out, key, value.as_str());
+            upsert(&mut out, key, self.event.str(value));
         }
         out
     }
 
-    fn data_refs<'a>(&'a self, idempotence_id: &'a str) -> Vec<(&'a str, ValueRef<'a>)> {
-        let mut data: Vec<(&str, ValueRef<'_>)> = Vec::with_capacity(4 + self.event.data.len());
+    fn data_refs<'a>(&'a self, idempotence_id: &'a str) -> SmallVec<[(&'a str, ValueRef<'a>); 8]> {
+        let mut data: SmallVec<[(&str, ValueRef<'_>); 8]> = SmallVec::new();
         data.push(("idempotence_id", ValueRef::Str(idempotence_id)));
         data.push(("data_source_type", ValueRef::Str(DATA_SOURCE_TYPE)));
         data.push(("data_source", ValueRef::Str(DATA_SOURCE)));
         data.push(("data_source_version", ValueRef::Str(self.sdk_version)));
-        for (key, value) in &self.event.data {
-            upsert(&mut data, key.as_str(), ValueRef::Value(value));
+        for (key, value) in self.event.data_fields() {
+            upsert(&mut data, self.event.str(key), self.event.value_ref(value));
         }
         data
     }
 }
 
 /// A data value borrowed from the event or from the defaults.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum ValueRef<'a> {
     Str(&'a str),
-    Value(&'a OdpValue),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
 }
 
 impl ValueRef<'_> {
     fn to_owned(self) -> OdpValue {
         match self {
             ValueRef::Str(s) => OdpValue::String(s.to_owned()),
-            ValueRef::Value(v) => v.clone(),
+            ValueRef::Integer(i) => OdpValue::Integer(i),
+            ValueRef::Float(f) => OdpValue::Float(f),
+            ValueRef::Bool(b) => OdpValue::Bool(b),
+            ValueRef::Null => OdpValue::Null,
         }
     }
 }
 
 impl Serialize for ValueRef<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
+        match *self {
             ValueRef::Str(s) => serializer.serialize_str(s),
-            ValueRef::Value(v) => v.serialize(serializer),
+            ValueRef::Integer(i) => serializer.serialize_i64(i),
+            ValueRef::Float(f) => serializer.serialize_f64(f),
+            ValueRef::Bool(b) => serializer.serialize_bool(b),
+            ValueRef::Null => serializer.serialize_unit(),
         }
     }
 }
 
 impl Serialize for WireOdpEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let id = format_uuid(self.idempotence_id);
+        let id = UuidText::new(self.idempotence_id);
         let mut event = serializer.serialize_struct("OdpEvent", 4)?;
         event.serialize_field("type", self.event_type())?;
         event.serialize_field("action", self.action())?;
         event.serialize_field("identifiers", &PairsAsMap(&self.identifier_refs()))?;
-        event.serialize_field("data", &PairsAsMap(&self.data_refs(&id)))?;
+        event.serialize_field("data", &PairsAsMap(&self.data_refs(id.as_str())))?;
         event.end()
     }
 }
@@ -424,24 +558,39 @@ impl<K: Serialize, V: Serialize> Serialize for PairsAsMap<'_, K, V> {
     }
 }
 
-/// The canonical text form of a UUID: 8-4-4-4-12 lower-case hex digits.
-fn format_uuid(bits: u128) -> String {
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// The canonical text form of a UUID, 8-4-4-4-12 lower-case hex digits, built on the stack.
+struct UuidText([u8; 36]);
+
+impl UuidText {
+    fn new(bits: u128) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut nibble = 0;
+        for (index, byte) in text.iter_mut().enumerate() {
+            if matches!(index, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            let shift = 124 - 4 * nibble;
+            *byte = HEX[((bits >> shift) & 0xf) as usize];
+            nibble += 1;
+        }
+        UuidText(text)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 fn is_fs_user_id_alias(key: &str) -> bool {
     key.eq_ignore_ascii_case("fs_user_id") || key.eq_ignore_ascii_case("fs-user-id")
 }
 
-fn upsert<'a, V>(pairs: &mut Vec<(&'a str, V)>, key: &'a str, value: V) {
+fn upsert<'a, V, A>(pairs: &mut SmallVec<A>, key: &'a str, value: V)
+where
+    A: smallvec::Array<Item = (&'a str, V)>,
+{
     match pairs.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = value,
         None => pairs.push((key, value)),

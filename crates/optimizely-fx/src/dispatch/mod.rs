@@ -1,11 +1,15 @@
 //! Background batching and delivery: the one mechanism behind ODP events and impression /
 //! conversion events.
 //!
-//! A [`Dispatcher`] owns a named worker thread fed by a bounded data channel (callers use
-//! `try_send`: they never block and do no I/O) and a separate small control channel for flush
-//! and close, so those never wait behind a full data queue. The worker groups items into
-//! batches (only items with an equal target, in order) and hands batches to a fixed-size pool
-//! of sender threads that call [`BatchSink::send`].
+//! A [`Dispatcher`] owns a named worker thread fed by a data channel bounded by an atomic
+//! count of accepted items (callers never block and do no I/O) and a separate small control
+//! channel for flush and close, so those never wait behind a full data queue. The worker
+//! groups items into batches (only items with an equal target, in order) and hands batches to
+//! a fixed-size pool of sender threads that call [`BatchSink::send`].
+//!
+//! Callers wake the worker only when it asked for it: for the first item into an empty queue
+//! and for the item that completes a batch. While items stream in at a batch or more per
+//! millisecond the worker polls instead, so a busy caller makes no system call at all.
 //!
 //! Delivery policy:
 //! - A batch is cut when `batch_size` items of one target are waiting, when `flush_interval`
@@ -36,7 +40,7 @@ pub(crate) mod test_log;
 mod tests;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -123,6 +127,9 @@ struct Shared {
     closed: AtomicBool,
     /// Set by the first drop of a run of drops; cleared by the next accepted item.
     dropping: AtomicBool,
+    /// Length of the data channel at which a caller rings the doorbell; 0 while the worker is
+    /// awake or wants no ring (see `Worker::ring_threshold`).
+    ring_at: AtomicUsize,
     kind: String,
 }
 
@@ -153,6 +160,8 @@ const CONTROL_CAPACITY: usize = 64;
 pub(crate) struct Dispatcher<S: BatchSink> {
     data: Sender<Entry<S>>,
     control: Sender<Control>,
+    /// Wakes a sleeping worker; holds at most one ring.
+    doorbell: Sender<()>,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -162,20 +171,27 @@ impl<S: BatchSink> Dispatcher<S> {
     /// when first needed).
     pub(crate) fn start(name: &str, settings: DispatchSettings, sink: S) -> io::Result<Self> {
         let settings = settings.normalized();
-        let (data, data_rx) = crossbeam_channel::bounded(settings.queue_capacity);
+        // The capacity is enforced by `Counters::try_reserve`; an unbounded (linked) channel
+        // then holds memory in proportion to what is queued, not to the capacity.
+        let (data, data_rx) = crossbeam_channel::unbounded();
         let (control, control_rx) = crossbeam_channel::bounded(CONTROL_CAPACITY);
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             capacity: settings.queue_capacity,
             closed: AtomicBool::new(false),
             dropping: AtomicBool::new(false),
+            ring_at: AtomicUsize::new(0),
             kind: sink.kind().to_owned(),
         });
+        let (doorbell, doorbell_rx) = crossbeam_channel::bounded(1);
         let worker = Worker::new(
             settings,
             shared.clone(),
-            data_rx,
-            control_rx,
+            worker::Inbox {
+                data: data_rx,
+                control: control_rx,
+                doorbell: doorbell_rx,
+            },
             Arc::new(sink),
             format!("{name}-send"),
         );
@@ -185,6 +201,7 @@ impl<S: BatchSink> Dispatcher<S> {
         Ok(Dispatcher {
             data,
             control,
+            doorbell,
             shared,
             worker: Mutex::new(Some(handle)),
         })
@@ -206,6 +223,7 @@ impl<S: BatchSink> Dispatcher<S> {
         match self.data.try_send(Entry { target, item }) {
             Ok(()) => {
                 self.shared.note_accepted();
+                self.ring_if_wanted();
                 Ok(())
             }
             Err(TrySendError::Full(_)) => {
@@ -217,6 +235,25 @@ impl<S: BatchSink> Dispatcher<S> {
                 self.shared.counters.unreserve();
                 Err(EnqueueError::Closed)
             }
+        }
+    }
+
+    /// Wakes the worker when the data channel has reached the length it asked to be woken at:
+    /// the first item for an idle worker, or the item that completes a batch. Every other
+    /// enqueue costs a load here and no system call.
+    ///
+    /// There is deliberately no fence between the item's store and this load (a fence costs
+    /// more than the rest of the enqueue): a caller may read a threshold that is a moment
+    /// stale, and the worker covers that by looking at the channel again shortly after it
+    /// falls asleep (`Worker::next_event`).
+    fn ring_if_wanted(&self) {
+        let ring_at = self.shared.ring_at.load(Ordering::Relaxed);
+        if ring_at != 0
+            && self.data.len() >= ring_at
+            && self.shared.ring_at.swap(0, Ordering::AcqRel) != 0
+        {
+            // A full doorbell already holds a ring.
+            let _ = self.doorbell.try_send(());
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{self, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -18,8 +18,13 @@ use crossbeam_channel::{Receiver, Sender};
 use super::pool::{Batch, Finished, SenderPool};
 use super::{BatchSink, Control, DispatchSettings, Entry, QueueReport, SendOutcome, Shared};
 
-/// Items taken from the data channel per wake-up, so control messages are seen promptly.
+/// Items taken from the data channel per turn of the loop, so control messages are seen
+/// promptly.
 const MAX_DRAIN: usize = 1024;
+/// First sleep after publishing a ring threshold (see `Worker::next_event`).
+const RING_GRACE: Duration = Duration::from_millis(2);
+/// Poll period of the data channel while items stream in (a batch or more per look).
+const STREAM_POLL: Duration = Duration::from_millis(1);
 /// Sleep bound when nothing is scheduled (any message wakes the worker earlier).
 const IDLE_WAKE: Duration = Duration::from_secs(3600);
 /// How long a dispatcher dropped without `close` keeps trying to deliver what is queued.
@@ -50,16 +55,22 @@ struct Closing {
 enum Event<S: BatchSink> {
     Control(Option<Control>),
     Finished(Finished<S>),
-    Data(Option<Entry<S>>),
-    Timeout,
+    /// Woken by the doorbell or a timer, or items are waiting: take in the data channel.
+    Wake,
+}
+
+/// The worker's receiving ends: items, flush/close requests, and the doorbell callers ring
+/// when the data channel reaches the length the worker asked to be woken at.
+pub(super) struct Inbox<S: BatchSink> {
+    pub(super) data: Receiver<Entry<S>>,
+    pub(super) control: Receiver<Control>,
+    pub(super) doorbell: Receiver<()>,
 }
 
 pub(super) struct Worker<S: BatchSink> {
     settings: DispatchSettings,
     shared: Arc<Shared>,
-    data_rx: Receiver<Entry<S>>,
-    control_rx: Receiver<Control>,
-    data_open: bool,
+    inbox: Inbox<S>,
     control_open: bool,
     pool: SenderPool<S>,
     queue: VecDeque<Queued<S>>,
@@ -71,6 +82,12 @@ pub(super) struct Worker<S: BatchSink> {
     interval_due: Option<Instant>,
     /// Set when a batch exhausted its attempts: no batch-size cuts until the next round.
     paused: bool,
+    /// Whether items arrive at a batch or more per [`STREAM_POLL`]: the worker then polls
+    /// every [`STREAM_POLL`] and callers never ring.
+    streaming: bool,
+    /// Items taken in since `window_start`, for the arrival rate.
+    arrivals: usize,
+    window_start: Instant,
     /// Whether the current outage was already logged at WARN.
     outage_logged: bool,
     waiters: Vec<Waiter>,
@@ -81,8 +98,7 @@ impl<S: BatchSink> Worker<S> {
     pub(super) fn new(
         settings: DispatchSettings,
         shared: Arc<Shared>,
-        data_rx: Receiver<Entry<S>>,
-        control_rx: Receiver<Control>,
+        inbox: Inbox<S>,
         sink: Arc<S>,
         sender_thread_name: String,
     ) -> Self {
@@ -90,9 +106,7 @@ impl<S: BatchSink> Worker<S> {
         Worker {
             settings,
             shared,
-            data_rx,
-            control_rx,
-            data_open: true,
+            inbox,
             control_open: true,
             pool,
             queue: VecDeque::new(),
@@ -102,6 +116,9 @@ impl<S: BatchSink> Worker<S> {
             round: None,
             interval_due: None,
             paused: false,
+            streaming: false,
+            arrivals: 0,
+            window_start: Instant::now(),
             outage_logged: false,
             waiters: Vec::new(),
             closing: None,
@@ -123,31 +140,85 @@ impl<S: BatchSink> Worker<S> {
         }
     }
 
-    fn next_event(&self, now: Instant) -> Event<S> {
-        let timeout = self
-            .next_wake()
-            .map_or(IDLE_WAKE, |wake| wake.saturating_duration_since(now));
-        let never_data = crossbeam_channel::never();
+    /// Sleeps until a control message, a finished send, the doorbell or the next timer.
+    /// Callers ring only at the channel length published in `ring_at`, so a steady stream
+    /// of items costs them no system call. Because callers read `ring_at` without a fence,
+    /// one may miss a threshold published while its item was still on its way; the first
+    /// sleep is therefore at most [`RING_GRACE`], after which the channel is checked again.
+    fn next_event(&self, mut now: Instant) -> Event<S> {
+        let ring_at = self.ring_threshold();
+        self.shared.ring_at.store(ring_at, Ordering::Relaxed);
+        atomic::fence(Ordering::SeqCst);
+        let mut grace = ring_at != 0;
+        loop {
+            if ring_at != 0 && self.inbox.data.len() >= ring_at {
+                self.shared.ring_at.store(0, Ordering::Relaxed);
+                return Event::Wake;
+            }
+            let mut timeout = self
+                .next_wake()
+                .map_or(IDLE_WAKE, |wake| wake.saturating_duration_since(now));
+            if grace {
+                timeout = timeout.min(RING_GRACE);
+            }
+            if self.streaming {
+                timeout = timeout.min(STREAM_POLL);
+            }
+            match self.wait(timeout) {
+                Some(event) => {
+                    self.shared.ring_at.store(0, Ordering::Relaxed);
+                    return event;
+                }
+                None if grace && timeout == RING_GRACE => {
+                    grace = false;
+                    now = Instant::now();
+                }
+                None => {
+                    self.shared.ring_at.store(0, Ordering::Relaxed);
+                    return Event::Wake;
+                }
+            }
+        }
+    }
+
+    /// One blocking wait; `None` when `timeout` passed without a message.
+    fn wait(&self, timeout: Duration) -> Option<Event<S>> {
         let never_control = crossbeam_channel::never();
-        let data = if self.data_open {
-            &self.data_rx
-        } else {
-            &never_data
-        };
         let control = if self.control_open {
-            &self.control_rx
+            &self.inbox.control
         } else {
             &never_control
         };
         crossbeam_channel::select! {
-            recv(control) -> message => Event::Control(message.ok()),
-            recv(self.pool.results_rx) -> finished => match finished {
+            recv(control) -> message => Some(Event::Control(message.ok())),
+            recv(self.pool.results_rx) -> finished => Some(match finished {
                 Ok(finished) => Event::Finished(finished),
-                Err(_) => Event::Timeout,
-            },
-            recv(data) -> entry => Event::Data(entry.ok()),
-            default(timeout) => Event::Timeout,
+                Err(_) => Event::Wake,
+            }),
+            recv(self.inbox.doorbell) -> _ => Some(Event::Wake),
+            default(timeout) => None,
         }
+    }
+
+    /// The data channel length at which the worker wants to be woken: 1 when nothing is
+    /// waiting (the first item starts the flush interval), the rest of a batch when one can
+    /// be cut, and 0 (no ring) while streaming (the worker polls) or when no batch could go
+    /// out anyway (paused after a failure, or every request slot busy): a timer or a
+    /// finished send wakes the worker then.
+    fn ring_threshold(&self) -> usize {
+        if self.streaming {
+            return 0;
+        }
+        if self.queue.is_empty() {
+            return 1;
+        }
+        if self.paused || self.pool.free_slots() == 0 || self.closing.is_some() {
+            return 0;
+        }
+        self.settings
+            .batch_size
+            .saturating_sub(self.queue.len())
+            .max(1)
     }
 
     fn handle(&mut self, event: Event<S>) {
@@ -159,13 +230,26 @@ impl<S: BatchSink> Worker<S> {
                 self.begin_close(now + DROP_CLOSE_BUDGET, None, now);
             }
             Event::Finished(finished) => self.on_finished(finished, now),
-            Event::Data(Some(entry)) => {
-                self.receive(entry, now);
-                self.drain(MAX_DRAIN - 1, now);
-            }
-            Event::Data(None) => self.data_open = false,
-            Event::Timeout => {}
+            Event::Wake => {}
         }
+        let taken = self.drain(MAX_DRAIN, now);
+        self.note_arrivals(taken, now);
+    }
+
+    /// Items stream in when they arrive at a batch or more per [`STREAM_POLL`]; the worker
+    /// then polls instead of having callers ring for every batch.
+    fn note_arrivals(&mut self, taken: usize, now: Instant) {
+        self.arrivals += taken;
+        let batch = self.settings.batch_size;
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed < STREAM_POLL {
+            self.streaming |= self.arrivals >= batch;
+            return;
+        }
+        self.streaming =
+            self.arrivals as u128 * STREAM_POLL.as_nanos() >= batch as u128 * elapsed.as_nanos();
+        self.arrivals = 0;
+        self.window_start = now;
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -184,19 +268,21 @@ impl<S: BatchSink> Worker<S> {
 
     // ---- receiving ----
 
-    fn drain(&mut self, limit: usize, now: Instant) {
-        for _ in 0..limit {
-            match self.data_rx.try_recv() {
+    /// Takes in up to `limit` items from the data channel; returns how many.
+    fn drain(&mut self, limit: usize, now: Instant) -> usize {
+        for taken in 0..limit {
+            match self.inbox.data.try_recv() {
                 Ok(entry) => self.receive(entry, now),
-                Err(_) => return,
+                Err(_) => return taken,
             }
         }
+        limit
     }
 
     /// Takes in everything already in the data channel (all items enqueued before now).
     fn drain_pending(&mut self, now: Instant) {
-        let pending = self.data_rx.len();
-        self.drain(pending, now);
+        let pending = self.inbox.data.len();
+        let _ = self.drain(pending, now);
     }
 
     fn receive(&mut self, entry: Entry<S>, now: Instant) {

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use ureq::http;
 
+mod resolver;
+
 /// HTTP method of an [`HttpRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -300,7 +302,11 @@ impl UreqTransport {
             .timeout_per_write(None)
             .build();
         UreqTransport {
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::default(),
+                resolver::CachingResolver::default(),
+            ),
             settings,
         }
     }
@@ -310,7 +316,7 @@ impl UreqTransport {
         &self.settings
     }
 
-    fn build(&self, request: &HttpRequest) -> Result<http::Request<Vec<u8>>, HttpError> {
+    fn build<'r>(&self, request: &'r HttpRequest) -> Result<http::Request<&'r [u8]>, HttpError> {
         let uri: http::Uri = request
             .url()
             .parse()
@@ -332,15 +338,15 @@ impl UreqTransport {
             builder = builder.header(name, value);
         }
         builder
-            .body(request.body().to_vec())
+            .body(request.body())
             .map_err(|err| HttpError::InvalidUrl(err.to_string()))
     }
 
-    fn configure(
+    fn configure<'r>(
         &self,
         request: &HttpRequest,
-        http_request: http::Request<Vec<u8>>,
-    ) -> http::Request<Vec<u8>> {
+        http_request: http::Request<&'r [u8]>,
+    ) -> http::Request<&'r [u8]> {
         let timeout = request
             .request_timeout()
             .unwrap_or(self.settings.default_timeout);
