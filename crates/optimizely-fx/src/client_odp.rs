@@ -20,7 +20,8 @@ pub const DEFAULT_ODP_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_ODP_QUEUE_CAPACITY: usize = 10_000;
 /// Default timeout of one request to the ODP Events API.
 pub const DEFAULT_ODP_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default most ODP events in one request while a backlog is being sent.
+/// Default most ODP events in one request while a backlog is being sent: 100, the batch limit
+/// of the ODP Events API.
 pub const DEFAULT_ODP_MAX_PER_REQUEST: usize = 100;
 /// Default most ODP requests in progress at once.
 pub const DEFAULT_ODP_MAX_IN_FLIGHT: usize = 4;
@@ -62,7 +63,8 @@ impl ClientBuilder {
 
     /// Most ODP events one request may carry while a backlog is being sent (for example after
     /// an outage). Values below the batch size are raised to it. Default: 100
-    /// ([`DEFAULT_ODP_MAX_PER_REQUEST`]).
+    /// ([`DEFAULT_ODP_MAX_PER_REQUEST`]), the ODP Events API's batch limit; raise it only for
+    /// an endpoint known to take more.
     pub fn odp_event_max_per_request(mut self, max: usize) -> Self {
         self.odp_events.max_per_request = max;
         self
