@@ -9,7 +9,9 @@ use crate::store::IN_MEMORY;
 pub(crate) const DEFAULT_ODP_API_KEY: &str = "dev-odp-key";
 /// Default cap on request body size (16 MiB).
 pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-const DEFAULT_WORKER_THREADS: usize = 2;
+/// One thread is enough and costs the least CPU per request: handlers that use the database
+/// run on the blocking pool, and the rest only shuffle small requests.
+const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// How to start a [`DevServer`](crate::DevServer). Built with chained calls from
 /// [`DevServerConfig::default`].
@@ -151,7 +153,7 @@ impl DevServerConfig {
         self
     }
 
-    /// Number of runtime worker threads (at least 1). Default: 2.
+    /// Number of runtime worker threads (at least 1). Default: 1.
     pub fn worker_threads(mut self, threads: usize) -> Self {
         self.worker_threads = threads.max(1);
         self

@@ -57,7 +57,13 @@
 //! another application's database, or locked by another connection makes
 //! [`DevServer::start`] fail with [`DevServerError::Database`]. Access tokens and recorded
 //! requests are kept in memory only. Database work runs on a small blocking thread pool
-//! (at most 64 handler calls queued or running), never on the async executor threads.
+//! (at most 64 handler calls queued or running), with one exception: an ODP event batch of
+//! at most 64 KiB for an in-memory database is stored right on the executor thread when
+//! nothing else uses the database at that moment, which costs far less than handing it over.
+//! Which identifier belongs to which user, and each user's events, are also kept in memory
+//! (read from the file at start), so storing an event and evaluating a rule look nothing up
+//! in SQLite. A file written by an earlier version is upgraded when opened; it can then no
+//! longer be opened by that version.
 //!
 //! # Segments
 //!
@@ -182,6 +188,7 @@ mod graphql;
 mod inspector;
 mod log_events;
 mod odp_events;
+mod odp_wire;
 mod recorder;
 mod records;
 mod respond;

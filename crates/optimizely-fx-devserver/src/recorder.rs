@@ -124,6 +124,8 @@ struct Recorded {
     /// Mirrors of the stored counts, so waits can block on the condition variable.
     odp_events_received: u64,
     batches_received: u64,
+    /// Threads waiting on the condition variable (changes wake them only if there are any).
+    waiting: usize,
 }
 
 /// Identifies a recorded request so its answer can be filled in later.
@@ -148,6 +150,7 @@ impl Default for Recorder {
                 next_request_id: 0,
                 odp_events_received: 0,
                 batches_received: 0,
+                waiting: 0,
             }),
             changed: Condvar::new(),
         }
@@ -166,8 +169,13 @@ impl Recorder {
     }
 
     fn update(&self, change: impl FnOnce(&mut Recorded)) {
-        change(&mut self.lock());
-        self.changed.notify_all();
+        let mut recorded = self.lock();
+        change(&mut recorded);
+        let anyone_waiting = recorded.waiting > 0;
+        drop(recorded);
+        if anyone_waiting {
+            self.changed.notify_all();
+        }
     }
 
     pub(crate) fn record_request(
@@ -268,11 +276,13 @@ impl Recorder {
             if left.is_zero() {
                 return;
             }
+            recorded.waiting += 1;
             recorded = self
                 .changed
                 .wait_timeout(recorded, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            recorded.waiting -= 1;
         }
     }
 }

@@ -101,7 +101,7 @@ impl Service {
                 needs_token,
             } => datafile::serve(shared, sdk_key, *needs_token, headers),
             Service::LogEvents => log_events::handle(shared, body),
-            Service::OdpEvents => odp_events::handle(shared, headers, body),
+            Service::OdpEvents => odp_events::handle_blocking(shared, headers, body),
             Service::OdpGraphql => graphql::handle(shared, headers, body),
         }
     }
@@ -183,8 +183,8 @@ async fn respond_with_faults(
     }
 }
 
-/// Datafiles are served from memory; every other service uses the database, so it runs on
-/// the blocking pool.
+/// Datafiles are served from memory and ODP events decide for themselves; every other
+/// service uses the database, so it runs on the blocking pool.
 async fn handle_service(
     shared: &Arc<Shared>,
     service: &Service,
@@ -194,8 +194,10 @@ async fn handle_service(
     if !service.accepts(&parts.method) {
         return method_not_allowed(&parts.method, service.allowed_methods());
     }
-    if let Service::Datafile { .. } = service {
-        return service.handle(shared, &parts.headers, &body);
+    match service {
+        Service::Datafile { .. } => return service.handle(shared, &parts.headers, &body),
+        Service::OdpEvents => return odp_events::handle(shared, &parts.headers, body).await,
+        _ => {}
     }
     let service = service.clone();
     let headers = parts.headers.clone();

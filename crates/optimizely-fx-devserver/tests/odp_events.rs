@@ -188,3 +188,49 @@ fn oversized_body_is_refused_with_413() {
     let small = json!([odp_event("u", "a")]).to_string();
     assert_eq!(post_odp_events(&server.url(), &small).status, 202);
 }
+
+#[test]
+fn concurrent_batches_are_all_stored_while_the_database_is_read() {
+    const SENDERS: usize = 4;
+    const BATCHES: usize = 20;
+    const EVENTS_PER_BATCH: usize = 10;
+    let server = server();
+    let base = server.url();
+    let reading = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        // Reads take the database on the blocking pool, so some batches find it busy.
+        scope.spawn(|| {
+            while reading.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(common::get(&format!("{base}/_dev/users")).status, 200);
+            }
+        });
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let base = &base;
+                scope.spawn(move || {
+                    for batch in 0..BATCHES {
+                        let events: Vec<Value> = (0..EVENTS_PER_BATCH)
+                            .map(|n| odp_event(&format!("u-{sender}-{batch}-{n}"), "viewed"))
+                            .collect();
+                        let body = Value::Array(events).to_string();
+                        assert_eq!(post_odp_events(base, &body).status, 202);
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        reading.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
+    let expected = SENDERS * BATCHES * EVENTS_PER_BATCH;
+    assert_eq!(server.odp_events().len(), expected);
+    assert_eq!(server.odp_events_received(), expected as u64);
+    let users = server.users();
+    assert_eq!(users.len(), expected);
+    assert!(users.iter().all(|user| user.events == 1));
+    let mut ids: Vec<Option<u64>> = users.iter().map(|user| user.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), expected, "every user has its own number");
+}

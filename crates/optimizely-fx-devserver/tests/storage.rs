@@ -242,3 +242,137 @@ fn the_default_database_is_in_memory() {
     assert!(!std::path::Path::new(":memory:").exists());
     assert!(format!("{:?}", DevServerConfig::default()).contains("database: None"));
 }
+
+/// The first schema: identifiers keyed by `(kind, value)`, and indexes by user and value.
+const FIRST_SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE datafiles (sdk_key TEXT PRIMARY KEY, current_revision INTEGER, last_modified INTEGER NOT NULL);
+CREATE TABLE datafile_revisions (sdk_key TEXT NOT NULL, revision INTEGER NOT NULL, body TEXT NOT NULL,
+    label TEXT, stored_ms INTEGER NOT NULL, last_modified INTEGER NOT NULL, PRIMARY KEY (sdk_key, revision));
+CREATE TABLE odp_events (id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, user_id INTEGER,
+    type TEXT NOT NULL, action TEXT NOT NULL, data TEXT NOT NULL, event TEXT NOT NULL);
+CREATE INDEX odp_events_by_user ON odp_events (user_id, action, received_ms);
+CREATE TABLE identifiers (kind TEXT NOT NULL, value TEXT NOT NULL, user_id INTEGER NOT NULL,
+    PRIMARY KEY (kind, value));
+CREATE INDEX identifiers_by_user ON identifiers (user_id);
+CREATE INDEX identifiers_by_value ON identifiers (value);
+CREATE TABLE log_batches (id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, batch TEXT NOT NULL);
+CREATE TABLE static_segments (user_id TEXT PRIMARY KEY, segments TEXT NOT NULL);
+CREATE TABLE segment_definitions (name TEXT PRIMARY KEY, definition TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+PRAGMA application_id = 1330010180;
+PRAGMA user_version = 1;
+";
+
+/// A first-schema file as an earlier version left it: users 1 (`u1`, `e1`) and 2 (`v2`),
+/// three events, and the counters.
+fn write_first_schema_file(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let events = vec![
+        json!({"type": "fullstack", "action": "purchased", "identifiers": {"fs_user_id": "u1", "email": "e1"}, "data": {"plan": "pro"}}),
+        json!({"type": "fullstack", "action": "viewed", "identifiers": {"vuid": "v2"}}),
+        json!({"type": "fullstack", "action": "purchased", "identifiers": {"email": "e1"}, "data": {}}),
+    ];
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection.execute_batch(FIRST_SCHEMA).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (kind, value, user) in [
+        ("fs_user_id", "u1", 1),
+        ("email", "e1", 1),
+        ("vuid", "v2", 2),
+    ] {
+        connection
+            .execute(
+                "INSERT INTO identifiers (kind, value, user_id) VALUES (?1, ?2, ?3)",
+                rusqlite::params![kind, value, user],
+            )
+            .unwrap();
+    }
+    for (event, user) in events.iter().zip([1, 2, 1]) {
+        let data = event.get("data").cloned().unwrap_or(json!({}));
+        connection
+            .execute(
+                "INSERT INTO odp_events (received_ms, user_id, type, action, data, event)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    now,
+                    user,
+                    event["type"].as_str(),
+                    event["action"].as_str(),
+                    data.to_string(),
+                    event.to_string()
+                ],
+            )
+            .unwrap();
+    }
+    connection
+        .execute_batch(
+            "INSERT INTO counters VALUES ('odp_events_received', 3), ('next_user_id', 2);",
+        )
+        .unwrap();
+    events
+}
+
+#[test]
+fn a_file_of_the_first_schema_is_upgraded_and_keeps_its_users() {
+    let dir = TempDir::new("first-schema");
+    let path = dir.join("dev.sqlite");
+    let events = write_first_schema_file(&path);
+    let rule = EventRule::new("purchased")
+        .unwrap()
+        .at_least(std::num::NonZeroU32::new(2).unwrap());
+    let twice = SegmentDefinition::new("twice").unwrap().with_rule(rule);
+    let pro_rule = EventRule::new("purchased")
+        .unwrap()
+        .with_data("plan", "pro")
+        .unwrap();
+    let pro = SegmentDefinition::new("pro").unwrap().with_rule(pro_rule);
+    {
+        let server = DevServer::start(config(&path).segment_rules([pro, twice])).unwrap();
+        assert_eq!(server.odp_events(), events);
+        assert_eq!(server.odp_events_received(), 3);
+        let users = server.users();
+        let ids: Vec<(Option<u64>, u64)> = users.iter().map(|u| (u.id, u.events)).collect();
+        assert_eq!(ids, [(Some(1), 2), (Some(2), 1)]);
+        assert_eq!(
+            server.qualified_segments("email", "e1"),
+            Some(vec!["pro".to_owned(), "twice".to_owned()])
+        );
+        assert_eq!(server.qualified_segments("vuid", "v2"), Some(vec![]));
+        // A new identifier gets the next user number; an event linking both users merges them
+        // into the lower number.
+        let new_user = odp_event_with("fullstack", "viewed", json!({"vuid": "v3"}), json!({}));
+        let linking = odp_event_with(
+            "fullstack",
+            "purchased",
+            json!({"vuid": "v2", "fs_user_id": "u1"}),
+            json!({}),
+        );
+        send_odp_events(&server.url(), &[new_user, linking]);
+        let users = server.users();
+        let ids: Vec<(Option<u64>, u64)> = users.iter().map(|u| (u.id, u.events)).collect();
+        assert_eq!(ids, [(Some(1), 4), (Some(3), 1)]);
+    }
+    let server = DevServer::start(config(&path)).unwrap();
+    assert_eq!(server.odp_events().len(), 5);
+    assert_eq!(server.odp_events_received(), 5);
+    let recent = get(&format!("{}/_dev/odp/events/recent", server.url())).json();
+    let users: Vec<&serde_json::Value> = recent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| &event["user"])
+        .collect();
+    assert_eq!(
+        users,
+        [&json!(1), &json!(3), &json!(1), &json!(1), &json!(1)]
+    );
+    let identifiers: Vec<String> = server.users()[0]
+        .identifiers
+        .iter()
+        .map(|i| format!("{}={}", i.kind.as_deref().unwrap_or("?"), i.value))
+        .collect();
+    assert_eq!(identifiers, ["email=e1", "fs_user_id=u1", "vuid=v2"]);
+}

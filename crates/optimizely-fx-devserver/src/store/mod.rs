@@ -1,21 +1,23 @@
 //! Storage in SQLite: datafile revisions, received ODP events (with stitched identities),
 //! impression/conversion batches, static segment memberships and segment definitions.
 //!
-//! One connection behind a mutex. A file database is opened in exclusive locking mode and
+//! One connection behind a mutex, with an in-memory mirror of the ODP tables (see
+//! [`odp_index`]) under the same lock. A file database is opened in exclusive locking mode and
 //! written to at start, so a second server on the same file fails at start instead of both
 //! writing to it.
 
 mod batches;
 mod datafiles;
 mod odp;
+mod odp_index;
 mod schema;
 mod segments;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::error::{DatabaseProblem, DevServerError};
 use crate::state::lock;
@@ -23,6 +25,7 @@ use crate::state::lock;
 pub(crate) use batches::StoredBatch;
 pub(crate) use datafiles::DatafileHistory;
 pub(crate) use odp::StoredOdpEvent;
+use odp_index::OdpIndex;
 
 /// The location shown for an in-memory database.
 pub(crate) const IN_MEMORY: &str = ":memory:";
@@ -30,6 +33,10 @@ pub(crate) const IN_MEMORY: &str = ":memory:";
 const OPEN_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a statement waits for a lock once running (only this server uses the file then).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection: more than the server uses, so none is ever
+/// compiled twice.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 const ODP_EVENTS_RECEIVED: &str = "odp_events_received";
 const BATCHES_RECEIVED: &str = "batches_received";
@@ -45,7 +52,15 @@ pub(crate) enum StoreError {
 
 /// The server's database.
 pub(crate) struct Database {
-    connection: Mutex<Option<Connection>>,
+    store: Mutex<Option<Store>>,
+    /// Whether the database is in memory, so no operation waits for the disk.
+    in_memory: bool,
+}
+
+/// The connection, and what is mirrored in memory (kept consistent with it under the lock).
+struct Store {
+    connection: Connection,
+    odp: OdpIndex,
 }
 
 impl Database {
@@ -71,8 +86,11 @@ impl Database {
                     .map_err(|error| problem_of(&error))
             });
         prepared.map_err(failure)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let odp = OdpIndex::load(&connection).map_err(|error| failure(problem_of(&error)))?;
         Ok(Database {
-            connection: Mutex::new(Some(connection)),
+            store: Mutex::new(Some(Store { connection, odp })),
+            in_memory: path.is_none(),
         })
     }
 
@@ -81,29 +99,71 @@ impl Database {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut guard = lock(&self.connection);
-        let connection = guard.as_mut().ok_or(StoreError::Closed)?;
-        work(connection)
+        self.with_store(|store| work(&mut store.connection))
+    }
+
+    /// Runs `work` on the connection and the in-memory mirror of the ODP tables.
+    fn with_store<T>(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = match self.store.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => self.recovered(poisoned.into_inner()),
+        };
+        let store = guard.as_mut().ok_or(StoreError::Closed)?;
+        work(store)
+    }
+
+    /// [`with_store`](Self::with_store) if it cannot block: the database is in memory and
+    /// nothing else uses it right now; `None` (`work` not run) otherwise.
+    fn try_with_store<T>(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        if !self.in_memory {
+            return None;
+        }
+        let mut guard = match self.store.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => self.recovered(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(match guard.as_mut() {
+            Some(store) => work(store),
+            None => Err(StoreError::Closed),
+        })
+    }
+
+    /// The store after an operation panicked while holding it: the database rolled the
+    /// operation back, so the mirror is read from it again.
+    fn recovered<'g>(
+        &self,
+        mut guard: MutexGuard<'g, Option<Store>>,
+    ) -> MutexGuard<'g, Option<Store>> {
+        if let Some(store) = guard.as_mut() {
+            match OdpIndex::load(&store.connection) {
+                Ok(reloaded) => store.odp = reloaded,
+                Err(error) => log::error!("dev server cannot read its ODP events again: {error}"),
+            }
+        }
+        self.store.clear_poison();
+        guard
     }
 
     /// Runs `work` in one transaction, committed when it succeeds.
     pub(crate) fn transaction<T>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(|connection| {
-            let transaction = connection.transaction()?;
-            let result = work(&transaction)?;
-            transaction.commit()?;
-            Ok(result)
-        })
+        self.with(|connection| in_transaction(connection, work))
     }
 
     /// Closes the connection (releasing the file's lock); later operations fail with
     /// [`StoreError::Closed`].
     pub(crate) fn close(&self) {
-        if let Some(connection) = lock(&self.connection).take()
-            && let Err((_, error)) = connection.close()
+        if let Some(store) = lock(&self.store).take()
+            && let Err((_, error)) = store.connection.close()
         {
             log::warn!("dev server database did not close cleanly: {error}");
         }
@@ -111,7 +171,7 @@ impl Database {
 
     /// How many ODP events were accepted since the last reset.
     pub(crate) fn odp_events_received(&self) -> Result<u64, StoreError> {
-        self.with(|connection| Ok(counter(connection, ODP_EVENTS_RECEIVED)?))
+        self.with_store(|store| Ok(store.odp.received))
     }
 
     /// How many `/v1/events` batches were accepted since the last reset.
@@ -122,26 +182,74 @@ impl Database {
     /// Forgets received ODP events (and the users stitched from them) and batches, with
     /// their counts. Datafiles and segments stay.
     pub(crate) fn reset_received(&self) -> Result<(), StoreError> {
-        self.transaction(|transaction| {
-            transaction.execute_batch(
-                "DELETE FROM odp_events; DELETE FROM identifiers; DELETE FROM log_batches;",
-            )?;
-            transaction.execute(
-                "DELETE FROM counters WHERE name IN (?1, ?2)",
-                params![ODP_EVENTS_RECEIVED, BATCHES_RECEIVED],
-            )?;
+        self.with_store(|store| {
+            in_transaction(&store.connection, |transaction| {
+                transaction.execute_batch(
+                    "DELETE FROM odp_events; DELETE FROM identifiers; DELETE FROM log_batches;",
+                )?;
+                transaction.execute(
+                    "DELETE FROM counters WHERE name IN (?1, ?2)",
+                    params![ODP_EVENTS_RECEIVED, BATCHES_RECEIVED],
+                )?;
+                Ok(())
+            })?;
+            store.odp.clear_received();
             Ok(())
         })
     }
 }
 
+fn in_transaction<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let transaction = OpenTransaction::begin(connection)?;
+    let result = work(connection)?;
+    transaction.commit()?;
+    Ok(result)
+}
+
+/// A transaction begun and ended with cached statements; rolled back unless committed (also
+/// when the work panics).
+struct OpenTransaction<'c> {
+    connection: &'c Connection,
+    open: bool,
+}
+
+impl<'c> OpenTransaction<'c> {
+    fn begin(connection: &'c Connection) -> rusqlite::Result<Self> {
+        connection.prepare_cached("BEGIN")?.execute([])?;
+        Ok(OpenTransaction {
+            connection,
+            open: true,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.connection.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.connection.is_autocommit() {
+            let rolled_back = self
+                .connection
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut statement| statement.execute([]));
+            if let Err(error) = rolled_back {
+                log::error!("dev server cannot roll a database transaction back: {error}");
+            }
+        }
+    }
+}
+
 fn counter(connection: &Connection, name: &str) -> rusqlite::Result<u64> {
     let value: Option<i64> = connection
-        .query_row(
-            "SELECT value FROM counters WHERE name = ?1",
-            params![name],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
+        .query_row(params![name], |row| row.get(0))
         .optional()?;
     Ok(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
 }
@@ -149,12 +257,24 @@ fn counter(connection: &Connection, name: &str) -> rusqlite::Result<u64> {
 /// Adds `by` to a counter and returns its new value.
 fn add_to_counter(connection: &Connection, name: &str, by: usize) -> rusqlite::Result<u64> {
     let by = i64::try_from(by).unwrap_or(i64::MAX);
-    connection.execute(
-        "INSERT INTO counters (name, value) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-        params![name, by],
-    )?;
-    counter(connection, name)
+    let value = i64::try_from(counter(connection, name)?)
+        .unwrap_or(i64::MAX)
+        .saturating_add(by);
+    set_counter(connection, name, value)?;
+    Ok(non_negative(value))
+}
+
+/// Sets a counter to `value`.
+fn set_counter(connection: &Connection, name: &str, value: i64) -> rusqlite::Result<()> {
+    let updated = connection
+        .prepare_cached("UPDATE counters SET value = ?2 WHERE name = ?1")?
+        .execute(params![name, value])?;
+    if updated == 0 {
+        connection
+            .prepare_cached("INSERT INTO counters (name, value) VALUES (?1, ?2)")?
+            .execute(params![name, value])?;
+    }
+    Ok(())
 }
 
 /// Deletes the oldest rows of `table` (by `id`) beyond the most recent `keep`.
@@ -163,10 +283,11 @@ fn keep_most_recent(
     table: &'static str,
     keep: i64,
 ) -> rusqlite::Result<()> {
-    connection.execute(
-        &format!("DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?1"),
-        params![keep],
-    )?;
+    connection
+        .prepare_cached(&format!(
+            "DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?1"
+        ))?
+        .execute(params![keep])?;
     Ok(())
 }
 

@@ -4,24 +4,29 @@
 //! event whose identifiers belong to several users merges them into the one with the lowest
 //! number (a union-find whose sets are relabelled on union), so every event of a stitched
 //! user carries the same `user_id`.
+//!
+//! Which identifier belongs to which user, and each user's events, are looked up in the
+//! in-memory mirror ([`OdpIndex`]); the database keeps the rows, written in the same
+//! transaction as the mirror changes.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use super::odp_index::{NEXT_USER_ID, OdpIndex, UserEntry};
 use super::segments::{definitions, static_segments_of};
 use super::{
-    Database, ODP_EVENTS_RECEIVED, StoreError, add_to_counter, keep_most_recent, non_negative,
+    Database, ODP_EVENTS_RECEIVED, Store, StoreError, in_transaction, non_negative, set_counter,
 };
+use crate::odp_wire::ReceivedEvent;
 use crate::records::{UserIdentifier, UserSummary};
 use crate::segments::{EventRule, SegmentDefinition};
 use crate::time;
 
 /// Most recent ODP events kept (older ones are deleted and no longer count for rules).
 pub(crate) const MAX_STORED_ODP_EVENTS: i64 = 100_000;
-
-const NEXT_USER_ID: &str = "next_user_id";
 
 /// One stored event with what the server knows about it.
 pub(crate) struct StoredOdpEvent {
@@ -30,9 +35,16 @@ pub(crate) struct StoredOdpEvent {
     pub(crate) event: Value,
 }
 
-/// The identifier values of a looked-up user and its stitched user number, if it has one.
-struct Person {
-    user: Option<i64>,
+/// The `data` of a stored event (empty when it has none).
+#[derive(serde::Deserialize)]
+struct EventData {
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+/// The identifier values of a looked-up user and its stitched user, if it has one.
+struct Person<'a> {
+    user: Option<&'a UserEntry>,
     values: Vec<String>,
 }
 
@@ -40,20 +52,20 @@ impl Database {
     /// Stores validated events (in order) and returns the new count of received events.
     pub(crate) fn add_odp_events(
         &self,
-        events: &[Value],
+        events: &[ReceivedEvent<'_>],
         received_ms: i64,
     ) -> Result<u64, StoreError> {
-        self.transaction(|transaction| {
-            for event in events {
-                insert_event(transaction, event, received_ms)?;
-            }
-            keep_most_recent(transaction, "odp_events", MAX_STORED_ODP_EVENTS)?;
-            Ok(add_to_counter(
-                transaction,
-                ODP_EVENTS_RECEIVED,
-                events.len(),
-            )?)
-        })
+        self.with_store(|store| store_odp_events(store, events, received_ms))
+    }
+
+    /// [`add_odp_events`](Self::add_odp_events) if the database is free right now; `None`
+    /// (nothing stored) if another operation holds it.
+    pub(crate) fn try_add_odp_events(
+        &self,
+        events: &[ReceivedEvent<'_>],
+        received_ms: i64,
+    ) -> Option<Result<u64, StoreError>> {
+        self.try_with_store(|store| store_odp_events(store, events, received_ms))
     }
 
     /// Every kept event, oldest first, as received.
@@ -103,21 +115,18 @@ impl Database {
         value: &str,
         now_ms: i64,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        self.with(|connection| {
-            let user: Option<i64> = connection
-                .query_row(
-                    "SELECT user_id FROM identifiers WHERE kind = ?1 AND value = ?2",
-                    params![kind, value],
-                    |row| row.get(0),
-                )
-                .optional()?;
+        self.with_store(|store| {
+            let user = store
+                .odp
+                .user_of(kind, value)
+                .and_then(|user| store.odp.user(user));
             let values = match user {
-                Some(user) => identifier_values(connection, user)?,
+                Some(user) => user.sorted_values(),
                 None => vec![value.to_owned()],
             };
             let person = Person { user, values };
-            let definitions = definitions(connection)?;
-            let (known, segments) = qualify(connection, &person, &definitions, now_ms)?;
+            let definitions = definitions(&store.connection)?;
+            let (known, segments) = qualify(store, &person, &definitions, now_ms)?;
             Ok(known.then_some(segments))
         })
     }
@@ -125,127 +134,167 @@ impl Database {
     /// Up to `limit` users, most recently active first, then users only known from static
     /// memberships.
     pub(crate) fn users(&self, limit: usize, now_ms: i64) -> Result<Vec<UserSummary>, StoreError> {
-        self.with(|connection| {
-            let definitions = definitions(connection)?;
-            let mut users = stitched_users(connection, limit, &definitions, now_ms)?;
+        self.with_store(|store| {
+            let definitions = definitions(&store.connection)?;
+            let mut users = stitched_users(store, limit, &definitions, now_ms)?;
             let room = limit.saturating_sub(users.len());
-            users.extend(bare_users(connection, room, &definitions, now_ms)?);
+            users.extend(bare_users(store, room, &definitions, now_ms)?);
             Ok(users)
         })
     }
 }
 
-fn insert_event(
-    transaction: &Transaction<'_>,
-    event: &Value,
+/// Stores validated events (in order) in one transaction and returns the new count of
+/// received events. The mirror is read again from the database if the transaction fails.
+fn store_odp_events(
+    store: &mut Store,
+    events: &[ReceivedEvent<'_>],
     received_ms: i64,
-) -> Result<(), StoreError> {
-    let identifiers = identifiers_of(event);
-    let user = stitch(transaction, &identifiers)?;
-    let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
-    let data = event
-        .get("data")
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    transaction.execute(
-        "INSERT INTO odp_events (received_ms, user_id, type, action, data, event)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+) -> Result<u64, StoreError> {
+    let Store { connection, odp } = store;
+    let stored = in_transaction(connection, |connection| {
+        let mut writer = EventWriter::new(connection, odp)?;
+        for event in events {
+            writer.insert(event, received_ms)?;
+        }
+        writer.finish(events.len())
+    });
+    if stored.is_err() {
+        match OdpIndex::load(connection) {
+            Ok(reloaded) => *odp = reloaded,
+            Err(error) => log::error!("dev server cannot read its ODP events again: {error}"),
+        }
+    }
+    stored
+}
+
+/// Writes the events of one request inside its transaction and updates the mirror as it
+/// goes. Statements are prepared once per connection.
+struct EventWriter<'t> {
+    connection: &'t Connection,
+    odp: &'t mut OdpIndex,
+    add_identifier: CachedStatement<'t>,
+    add_event: CachedStatement<'t>,
+    first_user: i64,
+}
+
+impl<'t> EventWriter<'t> {
+    fn new(connection: &'t Connection, odp: &'t mut OdpIndex) -> rusqlite::Result<Self> {
+        Ok(EventWriter {
+            connection,
+            add_identifier: connection.prepare_cached(
+                "INSERT INTO identifiers (kind, value, user_id) VALUES (?1, ?2, ?3)",
+            )?,
+            add_event: connection.prepare_cached(
+                "INSERT INTO odp_events (received_ms, user_id, type, action, event)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            first_user: odp.last_user,
+            odp,
+        })
+    }
+
+    fn insert(&mut self, event: &ReceivedEvent<'_>, received_ms: i64) -> Result<(), StoreError> {
+        let user = self.stitch(&event.identifiers)?;
+        self.add_event.execute(params![
             received_ms,
             user,
-            text("type"),
-            text("action"),
-            data.to_string(),
-            event.to_string()
-        ],
-    )?;
-    Ok(())
-}
-
-/// The event's identifiers with non-empty string values (empty values identify nobody).
-fn identifiers_of(event: &Value) -> Vec<(String, String)> {
-    event
-        .get("identifiers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(kind, value)| {
-            let value = value.as_str().filter(|value| !value.is_empty())?;
-            Some((kind.clone(), value.to_owned()))
-        })
-        .collect()
-}
-
-/// The user the identifiers belong to, merging users they link; `None` without identifiers.
-fn stitch(
-    transaction: &Transaction<'_>,
-    identifiers: &[(String, String)],
-) -> Result<Option<i64>, StoreError> {
-    if identifiers.is_empty() {
-        return Ok(None);
+            event.event_type,
+            event.action,
+            event.event_json
+        ])?;
+        let id = self.connection.last_insert_rowid();
+        self.odp
+            .add_event(id, user, received_ms, &event.action, &event.event_type);
+        Ok(())
     }
-    let mut users = BTreeSet::new();
-    for (kind, value) in identifiers {
-        let user: Option<i64> = transaction
-            .query_row(
-                "SELECT user_id FROM identifiers WHERE kind = ?1 AND value = ?2",
-                params![kind, value],
-                |row| row.get(0),
-            )
-            .optional()?;
-        users.extend(user);
+
+    /// The user the identifiers belong to, merging users they link; `None` without
+    /// identifiers. Identifiers with empty values identify nobody.
+    fn stitch(
+        &mut self,
+        identifiers: &[(Cow<'_, str>, Cow<'_, str>)],
+    ) -> Result<Option<i64>, StoreError> {
+        let identifying: Vec<(&str, &str)> = identifiers
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(kind, value)| (kind.as_ref(), value.as_ref()))
+            .collect();
+        if identifying.is_empty() {
+            return Ok(None);
+        }
+        let mut users: Vec<i64> = identifying
+            .iter()
+            .filter_map(|(kind, value)| self.odp.user_of(kind, value))
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        let target = match users.first() {
+            Some(user) => *user,
+            None => self.odp.new_user(),
+        };
+        for merged in users.iter().skip(1) {
+            self.merge_user(*merged, target)?;
+        }
+        for (kind, value) in identifying {
+            if self.odp.user_of(kind, value).is_none() {
+                self.add_identifier.execute(params![kind, value, target])?;
+                let row = self.connection.last_insert_rowid();
+                self.odp.add_identifier(row, kind, value, target);
+            }
+        }
+        Ok(Some(target))
     }
-    let target = match users.first() {
-        Some(user) => *user,
-        None => i64::try_from(add_to_counter(transaction, NEXT_USER_ID, 1)?).unwrap_or(i64::MAX),
-    };
-    for merged in users.iter().skip(1) {
-        transaction.execute(
-            "UPDATE identifiers SET user_id = ?1 WHERE user_id = ?2",
-            params![target, merged],
+
+    /// Moves the identifiers and events of user `merged` to user `target`.
+    fn merge_user(&mut self, merged: i64, target: i64) -> rusqlite::Result<()> {
+        let moved = self.odp.merge(merged, target);
+        let mut relabel_identifier = self
+            .connection
+            .prepare_cached("UPDATE identifiers SET user_id = ?1 WHERE rowid = ?2")?;
+        for identifier in &moved.identifiers {
+            relabel_identifier.execute(params![target, identifier.row])?;
+        }
+        let mut relabel_event = self
+            .connection
+            .prepare_cached("UPDATE odp_events SET user_id = ?1 WHERE id = ?2")?;
+        for event in &moved.events {
+            relabel_event.execute(params![target, event.id])?;
+        }
+        Ok(())
+    }
+
+    /// Writes back the counters, deletes events beyond the most recent
+    /// [`MAX_STORED_ODP_EVENTS`] and returns the new count of received events.
+    fn finish(self, stored: usize) -> Result<u64, StoreError> {
+        if self.odp.last_user != self.first_user {
+            set_counter(self.connection, NEXT_USER_ID, self.odp.last_user)?;
+        }
+        if let Some(cutoff) = self.odp.trim_cutoff(MAX_STORED_ODP_EVENTS) {
+            self.connection
+                .prepare_cached("DELETE FROM odp_events WHERE id <= ?1")?
+                .execute(params![cutoff])?;
+            self.odp.trim(cutoff);
+        }
+        let received = self
+            .odp
+            .received
+            .saturating_add(u64::try_from(stored).unwrap_or(u64::MAX));
+        set_counter(
+            self.connection,
+            ODP_EVENTS_RECEIVED,
+            i64::try_from(received).unwrap_or(i64::MAX),
         )?;
-        transaction.execute(
-            "UPDATE odp_events SET user_id = ?1 WHERE user_id = ?2",
-            params![target, merged],
-        )?;
+        self.odp.received = received;
+        Ok(received)
     }
-    for (kind, value) in identifiers {
-        transaction.execute(
-            "INSERT OR IGNORE INTO identifiers (kind, value, user_id) VALUES (?1, ?2, ?3)",
-            params![kind, value, target],
-        )?;
-    }
-    Ok(Some(target))
-}
-
-fn identifier_values(connection: &Connection, user: i64) -> rusqlite::Result<Vec<String>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT DISTINCT value FROM identifiers WHERE user_id = ?1 ORDER BY value",
-    )?;
-    statement
-        .query_map(params![user], |row| row.get(0))?
-        .collect()
-}
-
-fn identifiers(connection: &Connection, user: i64) -> rusqlite::Result<Vec<UserIdentifier>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT kind, value FROM identifiers WHERE user_id = ?1 ORDER BY kind, value",
-    )?;
-    statement
-        .query_map(params![user], |row| {
-            Ok(UserIdentifier {
-                kind: Some(row.get(0)?),
-                value: row.get(1)?,
-            })
-        })?
-        .collect()
 }
 
 /// Whether the person is known, and the segments it qualifies for: its static segments (in
 /// the order they were set), then defined segments it is a member of or whose rule holds.
 fn qualify(
-    connection: &Connection,
-    person: &Person,
+    store: &Store,
+    person: &Person<'_>,
     definitions: &[SegmentDefinition],
     now_ms: i64,
 ) -> Result<(bool, Vec<String>), StoreError> {
@@ -257,7 +306,7 @@ fn qualify(
         }
     };
     for value in &person.values {
-        if let Some(assigned) = static_segments_of(connection, value)? {
+        if let Some(assigned) = static_segments_of(&store.connection, value)? {
             known = true;
             assigned
                 .iter()
@@ -271,7 +320,7 @@ fn qualify(
             .any(|member| person.values.contains(member));
         known |= member;
         let by_rule = match (person.user, definition.rule()) {
-            (Some(user), Some(rule)) => rule_holds(connection, user, rule, now_ms)?,
+            (Some(user), Some(rule)) => rule_holds(store, user, rule, now_ms)?,
             _ => false,
         };
         if member || by_rule {
@@ -283,31 +332,45 @@ fn qualify(
 
 /// Whether enough of the user's events match the rule at `now_ms`.
 fn rule_holds(
-    connection: &Connection,
-    user: i64,
+    store: &Store,
+    user: &UserEntry,
     rule: &EventRule,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
+    // Names never seen in an event match no event.
+    let Some(action) = store.odp.name_id(rule.action()) else {
+        return Ok(false);
+    };
+    let event_type = match rule.event_type() {
+        Some(event_type) => match store.odp.name_id(event_type) {
+            Some(id) => Some(id),
+            None => return Ok(false),
+        },
+        None => None,
+    };
     let since = rule.window().map_or(i64::MIN, |window| {
         let millis = i64::try_from(window.duration().as_millis()).unwrap_or(i64::MAX);
         now_ms.saturating_sub(millis)
     });
-    let needed = u64::from(rule.min_count().get());
-    let filter = "FROM odp_events WHERE user_id = ?1 AND action = ?2
-                  AND (?3 IS NULL OR type = ?3) AND received_ms >= ?4";
-    let arguments = params![user, rule.action(), rule.event_type(), since];
+    let needed = usize::try_from(rule.min_count().get()).unwrap_or(usize::MAX);
+    let candidates = user.events.iter().filter(|event| {
+        event.action == action
+            && event_type.is_none_or(|event_type| event.event_type == event_type)
+            && event.received_ms >= since
+    });
     if rule.data().is_empty() {
-        let count: i64 = connection
-            .prepare_cached(&format!("SELECT COUNT(*) {filter}"))?
-            .query_row(arguments, |row| row.get(0))?;
-        return Ok(non_negative(count) >= needed);
+        return Ok(candidates.take(needed).count() >= needed);
     }
-    let mut statement = connection.prepare_cached(&format!("SELECT data {filter}"))?;
-    let mut rows = statement.query(arguments)?;
+    let mut event_of = store
+        .connection
+        .prepare_cached("SELECT event FROM odp_events WHERE id = ?1")?;
     let mut matching = 0;
-    while let Some(row) = rows.next()? {
-        let data: String = row.get(0)?;
-        if let Ok(Value::Object(data)) = serde_json::from_str(&data)
+    for event in candidates {
+        let text: Option<String> = event_of
+            .query_row(params![event.id], |row| row.get(0))
+            .optional()?;
+        let data = text.and_then(|text| serde_json::from_str::<EventData>(&text).ok());
+        if let Some(EventData { data }) = data
             && rule.data_matches(&data)
         {
             matching += 1;
@@ -320,39 +383,46 @@ fn rule_holds(
 }
 
 fn stitched_users(
-    connection: &Connection,
+    store: &Store,
     limit: usize,
     definitions: &[SegmentDefinition],
     now_ms: i64,
 ) -> Result<Vec<UserSummary>, StoreError> {
-    let mut statement = connection.prepare(
-        "SELECT u.user_id, COUNT(e.id), MAX(e.received_ms)
-         FROM (SELECT DISTINCT user_id FROM identifiers) u
-         LEFT JOIN odp_events e ON e.user_id = u.user_id
-         GROUP BY u.user_id
-         ORDER BY MAX(e.id) IS NULL, MAX(e.id) DESC, u.user_id DESC
-         LIMIT ?1",
-    )?;
-    let rows: Vec<(i64, i64, Option<i64>)> = statement
-        .query_map(params![limit_param(limit)], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    rows.into_iter()
-        .map(|(user, events, last_ms)| {
-            let identifiers = identifiers(connection, user)?;
+    let mut users: Vec<(i64, &UserEntry)> = store.odp.users().collect();
+    // Most recent event first; users without events last; then by number, highest first.
+    users.sort_unstable_by_key(|(user, entry)| {
+        let last = entry.last_event_id();
+        (
+            last.is_none(),
+            std::cmp::Reverse(last),
+            std::cmp::Reverse(*user),
+        )
+    });
+    users
+        .into_iter()
+        .take(limit)
+        .map(|(user, entry)| {
+            let identifiers: Vec<UserIdentifier> = store
+                .odp
+                .sorted_identifiers(entry)
+                .into_iter()
+                .map(|(kind, value)| UserIdentifier {
+                    kind: Some(kind.to_owned()),
+                    value: value.to_owned(),
+                })
+                .collect();
             let values = identifiers.iter().map(|i| i.value.clone()).collect();
             let person = Person {
-                user: Some(user),
+                user: Some(entry),
                 values,
             };
-            let (_, segments) = qualify(connection, &person, definitions, now_ms)?;
+            let (_, segments) = qualify(store, &person, definitions, now_ms)?;
             Ok(UserSummary {
                 id: Some(non_negative(user)),
                 identifiers,
                 segments,
-                events: non_negative(events),
-                last_event_at: last_ms.map(time::from_unix_millis),
+                events: u64::try_from(entry.events.len()).unwrap_or(u64::MAX),
+                last_event_at: entry.last_received_ms().map(time::from_unix_millis),
             })
         })
         .collect()
@@ -360,12 +430,13 @@ fn stitched_users(
 
 /// Ids only known from `set_segments` or segment members (not seen in any event).
 fn bare_users(
-    connection: &Connection,
+    store: &Store,
     limit: usize,
     definitions: &[SegmentDefinition],
     now_ms: i64,
 ) -> Result<Vec<UserSummary>, StoreError> {
-    let mut candidates: Vec<String> = connection
+    let mut candidates: Vec<String> = store
+        .connection
         .prepare("SELECT user_id FROM static_segments ORDER BY rowid")?
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
@@ -378,14 +449,14 @@ fn bare_users(
         if users.len() >= limit {
             break;
         }
-        if !seen.insert(value.clone()) || is_event_identifier(connection, &value)? {
+        if !seen.insert(value.clone()) || store.odp.has_value(&value) {
             continue;
         }
         let person = Person {
             user: None,
             values: vec![value.clone()],
         };
-        let (_, segments) = qualify(connection, &person, definitions, now_ms)?;
+        let (_, segments) = qualify(store, &person, definitions, now_ms)?;
         users.push(UserSummary {
             id: None,
             identifiers: vec![UserIdentifier { kind: None, value }],
@@ -395,14 +466,6 @@ fn bare_users(
         });
     }
     Ok(users)
-}
-
-fn is_event_identifier(connection: &Connection, value: &str) -> rusqlite::Result<bool> {
-    connection
-        .prepare_cached("SELECT 1 FROM identifiers WHERE value = ?1 LIMIT 1")?
-        .query_row(params![value], |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
 }
 
 /// A stored event as JSON; a row that does not parse (never written so) is skipped.

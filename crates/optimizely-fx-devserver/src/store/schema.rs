@@ -9,7 +9,12 @@ use crate::time;
 /// `PRAGMA application_id` of a dev server database ("OFXD").
 const APPLICATION_ID: i64 = 0x4F46_5844;
 /// `PRAGMA user_version` this build writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+///
+/// Version 2 keeps identifiers in a table without a key, events without a separate copy of
+/// their `data`, and no index on either table: which identifier belongs to which user, and
+/// each user's events, are looked up in memory (see [`super::odp_index`]), so indexes would
+/// only slow every stored event down. Version 1 files are migrated when opened.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,18 +39,9 @@ CREATE TABLE odp_events (
     user_id INTEGER,
     type TEXT NOT NULL,
     action TEXT NOT NULL,
-    data TEXT NOT NULL,
     event TEXT NOT NULL
 );
-CREATE INDEX odp_events_by_user ON odp_events (user_id, action, received_ms);
-CREATE TABLE identifiers (
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    user_id INTEGER NOT NULL,
-    PRIMARY KEY (kind, value)
-);
-CREATE INDEX identifiers_by_user ON identifiers (user_id);
-CREATE INDEX identifiers_by_value ON identifiers (value);
+CREATE TABLE identifiers (kind TEXT NOT NULL, value TEXT NOT NULL, user_id INTEGER NOT NULL);
 CREATE TABLE log_batches (id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, batch TEXT NOT NULL);
 CREATE TABLE static_segments (user_id TEXT PRIMARY KEY, segments TEXT NOT NULL);
 CREATE TABLE segment_definitions (
@@ -53,6 +49,19 @@ CREATE TABLE segment_definitions (
     definition TEXT NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+";
+
+/// From version 1: identifiers lose their primary key (keeping their rowids), the indexes by
+/// user and by value go, and so does the events' copy of their `data` (it is in `event`).
+const MIGRATE_FROM_1: &str = "
+CREATE TABLE identifiers_v2 (kind TEXT NOT NULL, value TEXT NOT NULL, user_id INTEGER NOT NULL);
+INSERT INTO identifiers_v2 (rowid, kind, value, user_id)
+    SELECT rowid, kind, value, user_id FROM identifiers ORDER BY rowid;
+DROP TABLE identifiers;
+ALTER TABLE identifiers_v2 RENAME TO identifiers;
+DROP INDEX IF EXISTS odp_events_by_user;
+ALTER TABLE odp_events DROP COLUMN data;
+PRAGMA user_version = 2;
 ";
 
 /// Sets the connection up, creates the schema in a new database and checks an existing one.
@@ -89,6 +98,7 @@ pub(super) fn prepare(connection: &mut Connection, on_disk: bool) -> Result<(), 
             found: version,
             supported: SCHEMA_VERSION,
         }),
+        (APPLICATION_ID, _) if version < SCHEMA_VERSION => migrate(connection).map_err(sql),
         (APPLICATION_ID, _) => Ok(()),
         (0, 0) => create(connection).map_err(sql),
         _ => Err(DatabaseProblem::NotADevServerDatabase),
@@ -102,6 +112,12 @@ pub(super) fn prepare(connection: &mut Connection, on_disk: bool) -> Result<(), 
         )
         .map_err(sql)?;
     Ok(())
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let transaction = connection.transaction()?;
+    transaction.execute_batch(MIGRATE_FROM_1)?;
+    transaction.commit()
 }
 
 fn create(connection: &mut Connection) -> rusqlite::Result<()> {
