@@ -106,6 +106,15 @@ impl ClientBuilder {
 }
 
 /// The settings with every unusable value replaced by its default (and a warning).
+/// A fresh UUID v4 for an event's `idempotence_id`. It has to be unique, not unpredictable,
+/// so it comes from the thread's fast generator (seeded per thread) rather than a
+/// cryptographic one, which would cost more than the rest of `send_odp_event`.
+fn idempotence_id() -> u128 {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_be_bytes())
+        .into_uuid()
+        .as_u128()
+}
+
 fn checked_odp_settings(requested: &OdpEventSettings) -> OdpEventSettings {
     let defaults = OdpEventSettings::default();
     let mut settings = requested.clone();
@@ -190,7 +199,7 @@ impl Client {
         if config.odp().is_none() {
             return Err(SendOdpEventError::OdpNotIntegrated);
         }
-        let wire = event.into_wire(uuid::Uuid::new_v4().as_u128(), SDK_VERSION)?;
+        let wire = event.into_wire(idempotence_id(), SDK_VERSION)?;
         manager.enqueue(wire).map_err(|error| match error {
             EnqueueError::Full => SendOdpEventError::QueueFull,
             EnqueueError::Closed => SendOdpEventError::Closed,
@@ -232,5 +241,21 @@ fn log_refusal(error: &SendOdpEventError) {
         SendOdpEventError::QueueFull => {}
         SendOdpEventError::Closed => log::warn!("ODP event not sent: {error}"),
         _ => log::error!("ODP event send failed: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotence_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<u128> = (0..10_000).map(|_| idempotence_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids {
+            let uuid = uuid::Uuid::from_u128(id);
+            assert_eq!(uuid.get_version_num(), 4);
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+        }
     }
 }
