@@ -24,7 +24,7 @@ pub const DEFAULT_ODP_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// of the ODP Events API.
 pub const DEFAULT_ODP_MAX_PER_REQUEST: usize = 100;
 /// Default most ODP requests in progress at once.
-pub const DEFAULT_ODP_MAX_IN_FLIGHT: usize = 4;
+pub const DEFAULT_ODP_MAX_IN_FLIGHT: usize = 8;
 
 /// The SDK version sent as `data_source_version`.
 const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -71,7 +71,7 @@ impl ClientBuilder {
     }
 
     /// Most requests to the ODP Events API in progress at once, so a slow response does not
-    /// stall delivery. Zero is refused: the default is used with a warning. Default: 4
+    /// stall delivery. Zero is refused: the default is used with a warning. Default: 8
     /// ([`DEFAULT_ODP_MAX_IN_FLIGHT`]).
     pub fn odp_event_max_in_flight(mut self, max: usize) -> Self {
         self.odp_events.max_in_flight = max;

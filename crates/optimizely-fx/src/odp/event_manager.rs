@@ -41,7 +41,7 @@ impl Default for OdpEventSettings {
             queue_capacity: 10_000,
             request_timeout: Duration::from_secs(10),
             max_per_request: 100,
-            max_in_flight: 4,
+            max_in_flight: 8,
         }
     }
 }
