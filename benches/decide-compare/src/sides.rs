@@ -99,7 +99,8 @@ pub enum Loaded {
 
 impl Loaded {
     /// Parses `datafile` the way each side's users would: `Client::from_string(..).initialize()`,
-    /// `Client::builder().datafile(..).build()`, `ProjectConfig::parse(..)`.
+    /// `Client::builder().datafile(..).build()`, `ProjectConfig::parse_owned(..)` (the text is
+    /// moved into the config, as the SDK does).
     pub fn load(side: Side, datafile: String) -> Result<Self, String> {
         match side {
             Side::Optimizely05 => {
@@ -129,7 +130,7 @@ impl Loaded {
                 .build()
                 .map(Loaded::FxSdk)
                 .map_err(|error| error.to_string()),
-            Side::FxCore => ProjectConfig::parse(&datafile)
+            Side::FxCore => ProjectConfig::parse_owned(datafile)
                 .map(|config| Loaded::FxCore(Box::new(config)))
                 .map_err(|error| error.to_string()),
         }

@@ -83,7 +83,7 @@ fn builder(args: &DecideArgs) -> optimizely_fx::ClientBuilder {
 /// The flags asked for (each must be in the datafile), or every flag in datafile order.
 fn flag_keys(config: &ProjectConfig, asked: &[String]) -> Result<Vec<String>, CliError> {
     if asked.is_empty() {
-        return Ok(config.flags().iter().map(|f| f.key().to_owned()).collect());
+        return Ok(config.flags().map(|f| f.key().to_owned()).collect());
     }
     match asked.iter().find(|key| config.flag_by_key(key).is_none()) {
         Some(unknown) => Err(CliError::new(format!(

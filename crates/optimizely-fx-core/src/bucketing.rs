@@ -34,17 +34,11 @@ pub fn murmur3_x86_32_concat(first: &[u8], second: &[u8], seed: u32) -> u32 {
         );
     }
     // The block that straddles the two strings, built in a register (little-endian).
-    let mut carry = 0u32;
-    let mut pending = 0usize;
-    let take = (4 - (first.len() - first_blocks)).min(second.len());
-    for &byte in first[first_blocks..].iter() {
-        carry |= u32::from(byte) << (8 * pending);
-        pending += 1;
-    }
-    for &byte in &second[..take] {
-        carry |= u32::from(byte) << (8 * pending);
-        pending += 1;
-    }
+    let first_rest = &first[first_blocks..];
+    let take = (4 - first_rest.len()).min(second.len());
+    let carry =
+        little_endian(first_rest) | little_endian(&second[..take]) << (8 * first_rest.len());
+    let pending = first_rest.len() + take;
     let rest = &second[take..];
     if pending == 4 {
         h = mix_block(h, carry);
@@ -61,6 +55,18 @@ pub fn murmur3_x86_32_concat(first: &[u8], second: &[u8], seed: u32) -> u32 {
     }
     let total_len = first.len().wrapping_add(second.len()) as u32;
     finalize(h ^ total_len)
+}
+
+/// The little-endian value of up to 4 bytes (an empty slice is 0).
+#[inline]
+fn little_endian(bytes: &[u8]) -> u32 {
+    match *bytes {
+        [] => 0,
+        [a] => u32::from(a),
+        [a, b] => u32::from(a) | u32::from(b) << 8,
+        [a, b, c] => u32::from(a) | u32::from(b) << 8 | u32::from(c) << 16,
+        [a, b, c, d, ..] => u32::from_le_bytes([a, b, c, d]),
+    }
 }
 
 fn scramble(k: u32) -> u32 {

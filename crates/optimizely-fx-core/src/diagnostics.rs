@@ -112,6 +112,15 @@ impl<'a> Trace<'a> {
         }
     }
 
+    /// A trace that writes no log line (`nowhere` receives nothing).
+    pub(crate) fn unlogged(reasons: Option<&'a mut Vec<String>>, nowhere: &'a mut ()) -> Self {
+        Self {
+            reasons,
+            sink: nowhere,
+            sink_level: None,
+        }
+    }
+
     /// Whether nothing is recorded at all (no reasons wanted, no log level wanted), so that
     /// callers can skip work done only for the record.
     #[inline]

@@ -153,7 +153,6 @@ impl OptimizelyConfig {
         }
         let features_map = config
             .flags()
-            .iter()
             .map(|flag| (flag.key().to_owned(), builder.feature(flag)))
             .collect();
         Self {
@@ -164,7 +163,6 @@ impl OptimizelyConfig {
             features_map,
             attributes: config
                 .attributes()
-                .iter()
                 .map(|a| OptimizelyAttribute {
                     id: a.id().to_owned(),
                     key: a.key().to_owned(),
@@ -172,7 +170,6 @@ impl OptimizelyConfig {
                 .collect(),
             audiences: config
                 .audiences()
-                .iter()
                 .filter(|a| !a.is_placeholder())
                 .map(|a| OptimizelyAudience {
                     id: a.id().to_owned(),
@@ -182,11 +179,10 @@ impl OptimizelyConfig {
                 .collect(),
             events: config
                 .events()
-                .iter()
                 .map(|e| OptimizelyEvent {
                     id: e.id().to_owned(),
                     key: e.key().to_owned(),
-                    experiment_ids: e.experiment_ids().to_vec(),
+                    experiment_ids: e.experiment_ids().map(str::to_owned).collect(),
                 })
                 .collect(),
         }
@@ -205,19 +201,14 @@ impl<'c> Builder<'c> {
         Self {
             config,
             audience_conditions: raw_audience_conditions(config.datafile()),
-            audience_names: config
-                .audiences()
-                .iter()
-                .map(|a| (a.id(), a.name()))
-                .collect(),
+            audience_names: config.audiences().map(|a| (a.id(), a.name())).collect(),
         }
     }
 
-    fn feature(&self, flag: &'c Flag) -> OptimizelyFeature {
+    fn feature(&self, flag: Flag<'c>) -> OptimizelyFeature {
         let config = self.config;
         let experiment_rules: Vec<OptimizelyExperiment> = flag
             .experiment_rules()
-            .iter()
             .filter_map(|r| r.experiment())
             .map(|index| self.experiment(config.experiment(index), Some(flag)))
             .collect();
@@ -245,7 +236,11 @@ impl<'c> Builder<'c> {
         }
     }
 
-    fn experiment(&self, experiment: &Experiment, flag: Option<&Flag>) -> OptimizelyExperiment {
+    fn experiment(
+        &self,
+        experiment: Experiment<'_>,
+        flag: Option<Flag<'_>>,
+    ) -> OptimizelyExperiment {
         let variations_map = experiment
             .variations()
             .iter()
@@ -316,9 +311,8 @@ fn variable_view(id: &str, key: &str, variable_type: &str, value: &str) -> Optim
     }
 }
 
-fn default_variables(flag: &Flag) -> IndexMap<String, OptimizelyVariable> {
+fn default_variables(flag: Flag<'_>) -> IndexMap<String, OptimizelyVariable> {
     flag.variables()
-        .iter()
         .map(|v| {
             let value = v.default_value().unwrap_or_default();
             let view = variable_view(v.id(), v.key(), v.variable_type().as_str(), value);
@@ -327,7 +321,7 @@ fn default_variables(flag: &Flag) -> IndexMap<String, OptimizelyVariable> {
         .collect()
 }
 
-fn variation_view(variation: &Variation, flag: Option<&Flag>) -> OptimizelyVariation {
+fn variation_view(variation: Variation<'_>, flag: Option<Flag<'_>>) -> OptimizelyVariation {
     let mut variables_map = flag.map(default_variables).unwrap_or_default();
     if let Some(flag) = flag.filter(|_| variation.feature_enabled()) {
         for variable in flag.variables() {

@@ -1,6 +1,6 @@
 //! Parsing the official SDKs' fixture datafiles and checking the derived data.
 
-use optimizely_fx_core::condition::{AudienceRef, ConditionTree};
+use optimizely_fx_core::condition::{AudienceRef, Condition};
 use optimizely_fx_core::config::{ExperimentOrigin, Region, VariableType};
 use optimizely_fx_core::{DatafileError, DatafileVersion, ProjectConfig};
 use std::path::{Path, PathBuf};
@@ -205,11 +205,12 @@ fn typed_audiences_override_legacy_ones_with_the_same_id() {
     assert_eq!(audience.name(), "substringString");
     assert!(audience.conditions_json().contains("Slytherin"));
     // Typed audiences come first; legacy ones follow, placeholder included but not counted.
-    let first_legacy = config.audiences().iter().position(|a| !a.is_typed());
+    let first_legacy = config.audiences().position(|a| !a.is_typed());
     assert!(first_legacy.is_some());
     assert!(
-        config.audiences()[first_legacy.unwrap()..]
-            .iter()
+        config
+            .audiences()
+            .skip(first_legacy.unwrap())
             .all(|a| !a.is_typed())
     );
 }
@@ -227,7 +228,7 @@ fn experiment_audience_conditions_resolve_audience_ids() {
         targeting.json(),
         r#"["and",["or","3468206642","3988293898"],["or","3988293899","3468206646","3468206647","3468206644","3468206643"]]"#
     );
-    let Some(ConditionTree::And(operands)) = targeting.tree() else {
+    let Some(Condition::And(operands)) = targeting.tree().map(|t| t.condition()) else {
         panic!("expected an and: {:?}", targeting.tree());
     };
     assert_eq!(operands.len(), 2);
@@ -242,7 +243,10 @@ fn experiment_audience_conditions_resolve_audience_ids() {
             .experiment_by_key("typed_audience_experiment")
             .unwrap(),
     );
-    assert!(matches!(plain.audiences().tree(), Some(ConditionTree::Or(ids)) if ids.len() == 7));
+    assert!(matches!(
+        plain.audiences().tree().map(|t| t.condition()),
+        Some(Condition::Or(ids)) if ids.len() == 7
+    ));
 }
 
 #[test]
@@ -251,7 +255,7 @@ fn numeric_ids_are_read_as_decimal_strings() {
     let variation = config.variation_by_id("17155031309").unwrap();
     assert_eq!(config.variation(variation).key(), "variation_1");
     let experiment = config.experiment(config.experiment_by_key("f_test2").unwrap());
-    let first_range = &experiment.traffic_allocation()[0];
+    let first_range = experiment.traffic_allocation().get(0).unwrap();
     assert_eq!(first_range.entity_id(), "17155031309");
     assert_eq!(first_range.target(), Some(variation));
     assert_eq!(first_range.end_of_range(), 5000);
@@ -278,17 +282,12 @@ fn random_groups_are_mutually_exclusive_and_overlapping_ones_are_ignored() {
     let v2 = load("js-test_data.config.json");
     let overlapping = v2
         .groups()
-        .iter()
         .find(|g| g.policy() == "overlapping")
         .expect("an overlapping group");
     for &member in overlapping.experiments() {
         assert_eq!(v2.experiment(member).mutex_group(), None);
     }
-    let random = v2
-        .groups()
-        .iter()
-        .find(|g| g.is_mutually_exclusive())
-        .unwrap();
+    let random = v2.groups().find(|g| g.is_mutually_exclusive()).unwrap();
     for &member in random.experiments() {
         assert!(v2.experiment(member).mutex_group().is_some());
     }
@@ -300,7 +299,6 @@ fn flag_rules_are_experiment_rules_then_delivery_rules() {
     for flag in config.flags() {
         let experiment_rules: Vec<_> = flag
             .experiment_rules()
-            .iter()
             .filter_map(|r| r.experiment())
             .collect();
         let delivery_rules = flag
@@ -312,10 +310,9 @@ fn flag_rules_are_experiment_rules_then_delivery_rules() {
             .chain(&delivery_rules)
             .copied()
             .collect();
-        assert_eq!(flag.rules(), expected.as_slice(), "{}", flag.key());
+        assert_eq!(flag.rules().collect::<Vec<_>>(), expected, "{}", flag.key());
         for &rule in flag
             .experiment_rules()
-            .iter()
             .filter_map(|r| r.experiment())
             .collect::<Vec<_>>()
             .iter()
@@ -337,7 +334,7 @@ fn flag_rules_are_experiment_rules_then_delivery_rules() {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), ids.len(), "{}", flag.key());
-        for &rule in flag.rules() {
+        for rule in flag.rules() {
             for &v in config.experiment(rule).variations() {
                 assert!(ids.contains(&config.variation(v).id()));
             }
@@ -350,16 +347,14 @@ fn variables_get_their_types_and_legacy_json_becomes_json() {
     let config = load("py-base.config_dict_with_features.json");
     let json_like = config
         .flags()
-        .iter()
         .flat_map(|f| f.variables())
-        .filter(|v| *v.variable_type() == VariableType::Json)
+        .filter(|v| v.variable_type() == VariableType::Json)
         .count();
     assert!(json_like >= 2, "native json and string+subType json");
 
     let decide = load("go-decide-test-datafile.json");
     let other: Vec<_> = decide
         .flags()
-        .iter()
         .flat_map(|f| f.variables())
         .filter(|v| matches!(v.variable_type(), VariableType::Other(_)))
         .map(|v| v.variable_type().as_str().to_owned())
@@ -372,17 +367,16 @@ fn delivery_rules_and_whitelists_are_indexed() {
     let config = load("py-base.config_dict_with_features.json");
     let whitelisted = config
         .experiments()
-        .iter()
-        .find(|e| !e.forced_variations().is_empty())
+        .find(|e| e.has_forced_variations())
         .expect("a whitelist");
-    for (user, forced) in whitelisted.forced_variations() {
+    for forced in whitelisted.forced_variations() {
+        let user = forced.user_id();
         let variation = forced.variation().unwrap_or_else(|| panic!("{user}"));
         assert_eq!(config.variation(variation).key(), forced.variation_key());
         assert_eq!(whitelisted.forced_variation(user), Some(forced));
     }
     let rules = config
         .experiments()
-        .iter()
         .filter(|e| e.is_delivery_rule())
         .count();
     assert_eq!(
@@ -404,7 +398,10 @@ fn global_holdouts_are_indexed_with_their_variations() {
     assert!(holdout.is_running());
     assert!(holdout.audiences().matches_everyone());
     let variation = config.variation_by_id("holdout_var_1").unwrap();
-    assert_eq!(holdout.traffic_allocation()[0].target(), Some(variation));
+    assert_eq!(
+        holdout.traffic_allocation().get(0).unwrap().target(),
+        Some(variation)
+    );
     assert_eq!(config.variation(variation).key(), "holdout_control");
 }
 

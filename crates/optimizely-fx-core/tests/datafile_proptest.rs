@@ -133,7 +133,7 @@ proptest! {
         if let Ok(config) = ProjectConfig::parse(&text) {
             // Every index handed out resolves.
             for flag in config.flags() {
-                for &rule in flag.rules() {
+                for rule in flag.rules() {
                     let _ = config.experiment(rule);
                 }
                 for &variation in flag.variations() {
@@ -141,7 +141,7 @@ proptest! {
                 }
             }
             for experiment in config.experiments() {
-                for range in experiment.traffic_allocation() {
+                for range in experiment.traffic_allocation().iter() {
                     if let Some(v) = range.target() {
                         let _ = config.variation(v);
                     }

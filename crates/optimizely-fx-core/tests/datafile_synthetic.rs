@@ -6,8 +6,8 @@ mod support {
 }
 
 use optimizely_fx_core::condition::{
-    AudienceRef, ConditionTree, ConditionType, ConditionValue, LeafCondition, LeafKind,
-    MAX_CONDITION_DEPTH, MatchType,
+    AudienceRef, Condition, ConditionLeaf, ConditionTree, ConditionType, ConditionValue,
+    LeafCondition, LeafKind, MAX_CONDITION_DEPTH, MatchType,
 };
 use optimizely_fx_core::config::Region;
 use optimizely_fx_core::datafile::MAX_JSON_DEPTH;
@@ -297,7 +297,7 @@ fn numeric_ids_and_fractional_ranges_are_coerced() {
     );
     assert!(matches!(
         e.audiences().tree().unwrap().leaves()[..],
-        [AudienceRef::Unknown(id)] if &**id == "333"
+        [AudienceRef::Unknown(id)] if id == "333"
     ));
 }
 
@@ -319,11 +319,11 @@ fn duplicate_experiment_keys_resolve_to_the_last_one() {
 
 // ----- audiences and conditions -----
 
-fn leaf(config: &ProjectConfig, audience_id: &str) -> LeafCondition {
+fn leaf<'c>(config: &'c ProjectConfig, audience_id: &str) -> LeafCondition<'c> {
     let audience = config.audience(config.audience_by_id(audience_id).unwrap());
     let leaves = audience.conditions().leaves();
     assert_eq!(leaves.len(), 1, "{audience_id}");
-    leaves[0].clone()
+    leaves[0]
 }
 
 #[test]
@@ -348,13 +348,15 @@ fn condition_leaves_are_typed_at_parse_time() {
     .map(|(i, leaf)| json!({"id": format!("a{i}"), "name": format!("audience {i}"), "conditions": leaf}))
     .collect();
     let config = parse_ok(&with(base(), "typedAudiences", Value::Array(audiences)));
-    let expect = |id: &str, kind: LeafKind, name: Option<&str>, value: ConditionValue| {
+    let expect = |id: &str, kind: LeafKind, name: Option<&str>, value: ConditionValue<'_>| {
         let leaf = leaf(&config, id);
         assert_eq!(leaf.kind(), kind, "{id}");
         assert_eq!(leaf.name(), name, "{id}");
-        assert_eq!(leaf.value(), &value, "{id}");
+        assert_eq!(leaf.value(), value, "{id}");
     };
-    let string = |s: &str| ConditionValue::String(s.into());
+    fn string(s: &str) -> ConditionValue<'_> {
+        ConditionValue::String(s)
+    }
     expect(
         "a0",
         LeafKind::Match(MatchType::Gt),
@@ -436,18 +438,17 @@ fn condition_leaves_are_typed_at_parse_time() {
     assert_eq!(leaf(&config, "a12").json(), r#""just a string""#);
 }
 
-fn tree_shape<L>(tree: &ConditionTree<L>) -> String {
-    match tree {
-        ConditionTree::And(items) => format!("and({})", shapes(items)),
-        ConditionTree::Or(items) => format!("or({})", shapes(items)),
-        ConditionTree::Not(Some(operand)) => format!("not({})", tree_shape(operand)),
-        ConditionTree::Not(None) => "not()".to_owned(),
-        ConditionTree::Leaf(_) => "x".to_owned(),
+fn tree_shape<'c, L: ConditionLeaf<'c>>(tree: ConditionTree<'c, L>) -> String {
+    let shapes = |items: optimizely_fx_core::condition::Operands<'c, L>| {
+        items.map(tree_shape).collect::<Vec<_>>().join(",")
+    };
+    match tree.condition() {
+        Condition::And(items) => format!("and({})", shapes(items)),
+        Condition::Or(items) => format!("or({})", shapes(items)),
+        Condition::Not(Some(operand)) => format!("not({})", tree_shape(operand)),
+        Condition::Not(None) => "not()".to_owned(),
+        Condition::Leaf(_) => "x".to_owned(),
     }
-}
-
-fn shapes<L>(items: &[ConditionTree<L>]) -> String {
-    items.iter().map(tree_shape).collect::<Vec<_>>().join(",")
 }
 
 #[test]
@@ -494,7 +495,7 @@ fn legacy_audiences_are_decoded_and_typed_ones_override_them() {
     let config = parse_ok(&datafile);
     assert_eq!(config.audience_count(), 3);
     assert_eq!(config.audiences().len(), 4);
-    let names: Vec<_> = config.audiences().iter().map(|a| a.name()).collect();
+    let names: Vec<_> = config.audiences().map(|a| a.name()).collect();
     assert_eq!(names, ["typed", "legacy", "broken", "placeholder"]);
 
     let legacy = leaf(&config, "1");
@@ -553,7 +554,6 @@ fn experiment_targeting_uses_audience_conditions_else_audience_ids() {
         config
             .experiment(config.experiment_by_key(key).unwrap())
             .audiences()
-            .clone()
     };
     let first = targeting("with_conditions");
     assert_eq!(first.json(), r#"["and","x",["not","missing"]]"#);
@@ -562,8 +562,8 @@ fn experiment_targeting_uses_audience_conditions_else_audience_ids() {
     assert_eq!(
         leaves,
         [
-            &AudienceRef::Known(config.audience_by_id("x").unwrap()),
-            &AudienceRef::Unknown("missing".into())
+            AudienceRef::Known(config.audience_by_id("x").unwrap()),
+            AudienceRef::Unknown("missing")
         ]
     );
     assert!(targeting("empty_conditions").matches_everyone());
@@ -660,11 +660,7 @@ fn feature_rollout_rules_get_the_everyone_else_variation() {
     assert_eq!(lonely.traffic_allocation().len(), 1);
 
     let f = config.flag(config.flag_by_key("f").unwrap());
-    let rule_keys: Vec<_> = f
-        .rules()
-        .iter()
-        .map(|&r| config.experiment(r).key())
-        .collect();
+    let rule_keys: Vec<_> = f.rules().map(|r| config.experiment(r).key()).collect();
     assert_eq!(
         rule_keys,
         ["fr_rule", "ab_rule", "targeted", "everyone_else"]
@@ -683,6 +679,59 @@ fn feature_rollout_rules_get_the_everyone_else_variation() {
         config.variation_by_id("502")
     );
     assert_eq!(config.experiment_count(), 3);
+}
+
+#[test]
+fn a_feature_rollout_rule_listed_by_several_flags_gets_one_range_per_listing() {
+    let mut fr = experiment("100", "shared_fr", &[("101", "fr_on")]);
+    fr["type"] = json!("fr");
+    let mut other_fr = experiment("200", "other_fr", &[("201", "on")]);
+    other_fr["type"] = json!("fr");
+    let rollout = |id: &str, rule: &str, variation: (&str, &str)| json!({"id": id, "experiments": [experiment(rule, &format!("ee_{id}"), &[variation])]});
+    let datafile = json!({
+        "version": "4", "accountId": "1", "projectId": "2", "revision": "3",
+        "experiments": [fr, other_fr],
+        "rollouts": [rollout("R1", "300", ("301", "ee1")), rollout("R2", "400", ("401", "ee2"))],
+        "featureFlags": [
+            flag("f", &["100", "200", "100"], "R1"),
+            flag("g", &["200"], "R2"),
+            flag("h", &["100"], "R2")
+        ]
+    });
+    let config = parse_ok(&datafile);
+    let allocation = |key: &str| -> Vec<(u32, String)> {
+        let rule = config.experiment(config.experiment_by_key(key).unwrap());
+        rule.traffic_allocation()
+            .iter()
+            .map(|range| (range.end_of_range(), range.entity_id().to_owned()))
+            .collect()
+    };
+    let variation_ids = |key: &str| -> Vec<String> {
+        let rule = config.experiment(config.experiment_by_key(key).unwrap());
+        rule.variations()
+            .iter()
+            .map(|&v| config.variation(v).id().to_owned())
+            .collect()
+    };
+    let ranges = |list: &[(u32, &str)]| -> Vec<(u32, String)> {
+        list.iter().map(|&(end, id)| (end, id.to_owned())).collect()
+    };
+    assert_eq!(
+        allocation("shared_fr"),
+        ranges(&[
+            (5000, "101"),
+            (10_000, "301"),
+            (10_000, "301"),
+            (10_000, "401")
+        ])
+    );
+    assert_eq!(variation_ids("shared_fr"), ["101", "301", "401"]);
+    assert_eq!(
+        allocation("other_fr"),
+        ranges(&[(5000, "201"), (10_000, "301"), (10_000, "401")])
+    );
+    assert_eq!(variation_ids("other_fr"), ["201", "301", "401"]);
+    assert_eq!(allocation("ee_R1"), ranges(&[(5000, "301")]));
 }
 
 #[test]
@@ -713,7 +762,7 @@ fn local_holdouts_are_indexed_by_rule_and_global_ones_apply_everywhere() {
         .collect();
     assert_eq!(global, ["g1"]);
     let g1 = config.holdout(config.global_holdouts()[0]);
-    assert!(g1.included_rules().is_empty() && !g1.is_local());
+    assert!(g1.included_rules().len() == 0 && !g1.is_local());
 
     let ids = |rule: &str| -> Vec<String> {
         config
@@ -730,7 +779,7 @@ fn local_holdouts_are_indexed_by_rule_and_global_ones_apply_everywhere() {
     let l2 = config.holdout(config.rule_holdouts("200")[1]);
     assert!(!l2.is_running() && l2.is_local());
     assert_eq!(
-        l2.traffic_allocation()[0].target(),
+        l2.traffic_allocation().get(0).unwrap().target(),
         config.variation_by_id("l2-v")
     );
     assert!(config.variation_by_id("l3-v").is_none());
@@ -783,7 +832,10 @@ fn a_repeated_variation_id_resolves_to_the_last_one_and_shares_its_values() {
     let config = parse_ok(&with(base(), "experiments", json!([first, second])));
     let winner = config.variation_by_id("9").unwrap();
     let first = config.experiment(config.experiment_by_key("first").unwrap());
-    assert_eq!(first.traffic_allocation()[0].target(), Some(winner));
+    assert_eq!(
+        first.traffic_allocation().get(0).unwrap().target(),
+        Some(winner)
+    );
     assert_ne!(first.variations()[0], winner);
     let own = config.variation(first.variations()[0]);
     assert_eq!(own.variable_usage("v").unwrap().value(), Some("second"));
@@ -886,7 +938,7 @@ fn a_generated_datafile_of_several_megabytes_parses() {
     assert_eq!(config.experiment_count(), 1_250);
     assert_eq!(config.audience_count(), 40);
     let f = config.flag(config.flag_by_key("flag_0").unwrap());
-    assert_eq!(f.rules().len(), 4);
+    assert_eq!(f.rules().count(), 4);
     assert_eq!(f.variables().len(), 4);
 }
 

@@ -30,7 +30,6 @@ fn fixtures() -> &'static [(String, ProjectConfig, Vec<String>)] {
                 let config = ProjectConfig::parse(&std::fs::read_to_string(&path).unwrap()).ok()?;
                 let mut names: Vec<String> = config
                     .audiences()
-                    .iter()
                     .flat_map(|a| a.conditions().leaves())
                     .filter_map(|leaf| leaf.name().map(str::to_owned))
                     .collect();
@@ -95,9 +94,9 @@ proptest! {
         }
         let mut user = UserData::with_attributes(user_id.clone(), attributes);
         user.qualified_segments = segments;
-        if let (Some((flag, variation, rule_level)), false) = (forced, config.flags().is_empty()) {
-            let flag = &config.flags()[flag.index(config.flags().len())];
-            let rule = flag.rules().first().map(|&r| config.experiment(r).key().to_owned());
+        if let (Some((flag, variation, rule_level)), false) = (forced, config.flag_count() == 0) {
+            let flag = config.flags().nth(flag.index(config.flag_count())).unwrap();
+            let rule = flag.rules().next().map(|r| config.experiment(r).key().to_owned());
             let key = match (rule_level, rule) {
                 (true, Some(rule)) => ForcedDecisionKey::rule(flag.key(), rule),
                 _ => ForcedDecisionKey::flag(flag.key()),

@@ -39,7 +39,7 @@ fn events_for_case(config: &ProjectConfig, case: &Value) -> Vec<UserEvent> {
             impressions(config, &context, &user, &decisions)
         }
         "forcedFlag" => {
-            let flag = &config.flags()[0];
+            let flag = config.flags().next().unwrap();
             let variation = config.variation(flag.variations()[0]).key().to_owned();
             user.forced_decisions
                 .set(ForcedDecisionKey::flag(flag.key()), variation);

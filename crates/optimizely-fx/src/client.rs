@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use optimizely_fx_core::ProjectConfig;
@@ -16,7 +16,7 @@ use crate::config_source::{
 use crate::dispatch::QueueReport;
 use crate::error::{BuildError, ReadyError};
 use crate::events::{EventManager, EventSettings};
-use crate::http::{HttpTransport, UreqTransport};
+use crate::http::{HttpError, HttpRequest, HttpResponse, HttpTransport, UreqTransport};
 use crate::notification::{ConfigUpdate, ListenerId, NotificationType};
 use crate::odp::segments::{SegmentsManager, SegmentsSettings};
 use crate::odp::{OdpEventManager, OdpEventSettings};
@@ -30,6 +30,17 @@ pub const DEFAULT_DATAFILE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const RECOMMENDED_MIN_POLLING_INTERVAL: Duration = Duration::from_secs(30);
 /// How long dropping the last handle of a client waits for its background threads.
 const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The default [`UreqTransport`], built by the first request: a client that never sends one
+/// (a fixed datafile, no events) never builds an HTTP agent.
+#[derive(Debug, Default)]
+struct DefaultTransport(OnceLock<Box<UreqTransport>>);
+
+impl HttpTransport for DefaultTransport {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.0.get_or_init(Box::default).send(request)
+    }
+}
 
 /// Where the builder gets a datafile from.
 #[derive(Clone)]
@@ -248,7 +259,7 @@ impl ClientBuilder {
     fn shared_transport(&self) -> Arc<dyn HttpTransport> {
         self.transport
             .clone()
-            .unwrap_or_else(|| Arc::new(UreqTransport::default()))
+            .unwrap_or_else(|| Arc::new(DefaultTransport::default()))
     }
 
     fn spawn_poller(

@@ -41,7 +41,7 @@ fn run_case(client: &Client, case: &Value) {
         }
         "forcedFlag" => {
             let config = client.config().unwrap();
-            let flag = &config.flags()[0];
+            let flag = config.flags().next().unwrap();
             let variation = config.variation(flag.variations()[0]).key().to_owned();
             user.set_forced_decision(
                 &DecisionContext::flag(flag.key()),

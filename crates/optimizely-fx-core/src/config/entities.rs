@@ -1,10 +1,17 @@
-//! The indexed entities of a [`ProjectConfig`](super::ProjectConfig).
+//! The entities of a [`ProjectConfig`]: how they are stored, and the views it hands out.
 //!
-//! Entities live in arenas (`Vec`s) inside the config and refer to each other through the
-//! 32-bit index types below. An index is valid only for the config that produced it.
+//! Entities live in arenas (`Box<[_]>`s) inside the config and refer to each other through
+//! the 32-bit index types below; their strings are [`Str`] ranges of the datafile text or of
+//! the config's string pool, and their lists are [`Span`]s of shared arenas. The public types
+//! ([`Experiment`], [`Variation`], …) are small `Copy` views pairing the stored data with its
+//! config, so their getters return plain `&str`s and slices. An index is valid only for the
+//! config that produced it.
 
-use crate::condition::{ConditionTree, ExperimentAudiences, LeafCondition};
-use rustc_hash::FxHashMap;
+use super::ProjectConfig;
+use super::text::{OptStr, Str};
+use crate::condition::{AudiencesData, ConditionTree, ExperimentAudiences, LeafCondition};
+use std::fmt;
+use std::sync::OnceLock;
 
 macro_rules! index_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -50,87 +57,297 @@ index_type!(
     HoldoutIndex
 );
 
-/// A variation of an experiment, delivery rule or holdout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Variation {
-    pub(crate) id: String,
-    pub(crate) key: String,
-    pub(crate) feature_enabled: bool,
-    pub(crate) variables: Vec<VariableUsage>,
+/// A position that refers to nothing.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// A range of one of the config's shared arenas (an entity's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
-impl Variation {
+impl Span {
+    /// The elements of `arena` from `start` to its end.
+    pub(crate) fn from(start: usize, arena_len: usize) -> Self {
+        Span {
+            start: start as u32,
+            len: (arena_len - start) as u32,
+        }
+    }
+
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
+
+    /// The same elements in `arena`, or nothing for a span of another arena.
+    pub(crate) fn of<T>(self, arena: &[T]) -> &[T] {
+        arena.get(self.range()).unwrap_or_default()
+    }
+}
+
+fn optional<T: From<u32>>(position: u32) -> Option<T> {
+    (position != NONE).then(|| T::from(position))
+}
+
+macro_rules! from_u32 {
+    ($($name:ident),*) => {$(
+        impl From<u32> for $name {
+            fn from(position: u32) -> Self {
+                $name(position)
+            }
+        }
+    )*};
+}
+from_u32!(
+    ExperimentIndex,
+    VariationIndex,
+    FlagIndex,
+    AudienceIndex,
+    GroupIndex,
+    RolloutIndex,
+    HoldoutIndex
+);
+
+/// A view: some stored data with the config that holds its strings and lists.
+macro_rules! view {
+    ($(#[$doc:meta])* $name:ident, $data:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub struct $name<'c> {
+            pub(crate) config: &'c ProjectConfig,
+            pub(crate) data: &'c $data,
+        }
+    };
+}
+
+// ----- variations -----
+
+/// A stored variation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VariationData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) variables: Span,
+    pub(crate) feature_enabled: bool,
+}
+
+view!(
+    /// A variation of an experiment, delivery rule or holdout.
+    Variation,
+    VariationData
+);
+
+impl<'c> Variation<'c> {
     /// Variation id.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Variation key.
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
     /// `featureEnabled` (false when absent).
     pub fn feature_enabled(&self) -> bool {
-        self.feature_enabled
+        self.data.feature_enabled
     }
     /// The variation's variable values, in datafile order. When several variations share
     /// this id, all carry the values of the last one (the official SDKs look values up by
     /// variation id).
-    pub fn variables(&self) -> &[VariableUsage] {
-        &self.variables
+    pub fn variables(&self) -> impl ExactSizeIterator<Item = VariableUsage<'c>> + use<'c> {
+        let config = self.config;
+        self.data
+            .variables
+            .of(&config.usages)
+            .iter()
+            .map(move |data| VariableUsage { config, data })
     }
     /// This variation's entry for the flag variable with id `variable_id` (the last entry
     /// wins when an id is listed twice).
-    pub fn variable_usage(&self, variable_id: &str) -> Option<&VariableUsage> {
-        self.variables
+    pub fn variable_usage(&self, variable_id: &str) -> Option<VariableUsage<'c>> {
+        let config = self.config;
+        self.data
+            .variables
+            .of(&config.usages)
             .iter()
             .rev()
-            .find(|usage| usage.variable_id == variable_id)
+            .find(|usage| config.str(usage.variable_id) == variable_id)
+            .map(|data| VariableUsage { config, data })
     }
 }
 
-/// One `{id, value}` entry of a variation's `variables`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VariableUsage {
-    pub(crate) variable_id: String,
-    pub(crate) value: Option<String>,
+impl fmt::Debug for Variation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Variation")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .field("feature_enabled", &self.feature_enabled())
+            .finish()
+    }
 }
 
-impl VariableUsage {
+/// A stored `{id, value}` entry of a variation's `variables`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UsageData {
+    pub(crate) variable_id: Str,
+    pub(crate) value: OptStr,
+}
+
+view!(
+    /// One `{id, value}` entry of a variation's `variables`.
+    VariableUsage,
+    UsageData
+);
+
+impl<'c> VariableUsage<'c> {
     /// Id of the flag variable.
-    pub fn variable_id(&self) -> &str {
-        &self.variable_id
+    pub fn variable_id(&self) -> &'c str {
+        self.config.str(self.data.variable_id)
     }
     /// The value as written in the datafile (cast by the variable's type when used);
     /// `None` when it is absent or not a JSON string, which casts to null.
-    pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
+    pub fn value(&self) -> Option<&'c str> {
+        self.config.strings().opt(self.data.value)
     }
+}
+
+impl fmt::Debug for VariableUsage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VariableUsage")
+            .field("variable_id", &self.variable_id())
+            .field("value", &self.value())
+            .finish()
+    }
+}
+
+// ----- traffic allocation -----
+
+/// A stored range of a traffic allocation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RangeData {
+    pub(crate) end_of_range: u32,
+    pub(crate) entity_id: Str,
+    pub(crate) target: u32,
 }
 
 /// One range of a traffic allocation: bucket values below `end_of_range` (and at or above the
 /// previous range's end) go to `entity_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrafficRange<T> {
-    pub(crate) end_of_range: u32,
-    pub(crate) entity_id: String,
-    pub(crate) target: Option<T>,
+pub struct TrafficRange<'c, T> {
+    config: &'c ProjectConfig,
+    pub(crate) data: &'c RangeData,
+    target: std::marker::PhantomData<T>,
 }
 
-impl<T: Copy> TrafficRange<T> {
+impl<T> Clone for TrafficRange<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for TrafficRange<'_, T> {}
+
+impl<'c, T: From<u32>> TrafficRange<'c, T> {
     /// Exclusive upper bound of the range (0..=10000 in practice).
     pub fn end_of_range(&self) -> u32 {
-        self.end_of_range
+        self.data.end_of_range
     }
     /// The entity id as written (`""` means unallocated traffic).
-    pub fn entity_id(&self) -> &str {
-        &self.entity_id
+    pub fn entity_id(&self) -> &'c str {
+        self.config.str(self.data.entity_id)
     }
     /// The entity resolved at parse time; `None` when the id is empty or unknown, which
     /// means "not bucketed".
     pub fn target(&self) -> Option<T> {
-        self.target
+        optional(self.data.target)
     }
 }
+
+impl<T: From<u32> + fmt::Debug> fmt::Debug for TrafficRange<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrafficRange")
+            .field("end_of_range", &self.end_of_range())
+            .field("entity_id", &self.entity_id())
+            .field("target", &self.target())
+            .finish()
+    }
+}
+
+/// The ranges of a traffic allocation, in datafile order.
+pub struct TrafficAllocation<'c, T> {
+    config: &'c ProjectConfig,
+    ranges: &'c [RangeData],
+    target: std::marker::PhantomData<T>,
+}
+
+impl<T> Clone for TrafficAllocation<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for TrafficAllocation<'_, T> {}
+
+impl<'c, T: From<u32>> TrafficAllocation<'c, T> {
+    fn new(config: &'c ProjectConfig, span: Span) -> Self {
+        TrafficAllocation {
+            config,
+            ranges: span.of(&config.ranges),
+            target: std::marker::PhantomData,
+        }
+    }
+
+    fn view(&self, data: &'c RangeData) -> TrafficRange<'c, T> {
+        TrafficRange {
+            config: self.config,
+            data,
+            target: std::marker::PhantomData,
+        }
+    }
+
+    /// Number of ranges.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+    /// The range at `position`.
+    pub fn get(&self, position: usize) -> Option<TrafficRange<'c, T>> {
+        self.ranges.get(position).map(|data| self.view(data))
+    }
+    /// The last range.
+    pub fn last(&self) -> Option<TrafficRange<'c, T>> {
+        self.ranges.last().map(|data| self.view(data))
+    }
+    /// Every range, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = TrafficRange<'c, T>> + use<'c, T>
+    where
+        T: 'c,
+    {
+        let this = *self;
+        this.ranges.iter().map(move |data| this.view(data))
+    }
+    /// The first range whose exclusive end is above `bucket`: where a user with that bucket
+    /// value lands.
+    #[inline]
+    pub fn range_for(&self, bucket: u32) -> Option<TrafficRange<'c, T>> {
+        self.range_data_for(bucket).map(|data| self.view(data))
+    }
+
+    #[inline]
+    pub(crate) fn range_data_for(&self, bucket: u32) -> Option<&'c RangeData> {
+        self.ranges.iter().find(|range| bucket < range.end_of_range)
+    }
+}
+
+impl<T: From<u32> + fmt::Debug> fmt::Debug for TrafficAllocation<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+// ----- experiments -----
 
 /// Where an experiment entry comes from in the datafile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,8 +361,8 @@ pub enum ExperimentOrigin {
 }
 
 /// The experiment `type` field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExperimentType {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExperimentType<'c> {
     /// `ab`: A/B test.
     Ab,
     /// `mab`: multi-armed bandit.
@@ -157,255 +374,544 @@ pub enum ExperimentType {
     /// `fr`: feature rollout (gets the everyone-else variation injected at parse time).
     Fr,
     /// A type this SDK does not know, kept as written.
-    Other(String),
+    Other(&'c str),
 }
 
-impl ExperimentType {
-    pub(crate) fn parse(value: String) -> Self {
-        match value.as_str() {
-            "ab" => Self::Ab,
-            "mab" => Self::Mab,
-            "cmab" => Self::Cmab,
-            "td" => Self::Td,
-            "fr" => Self::Fr,
-            _ => Self::Other(value),
+/// Stored CMAB settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CmabData {
+    pub(crate) attribute_ids: Span,
+    pub(crate) traffic_allocation: u32,
+}
+
+view!(
+    /// CMAB settings of an experiment.
+    Cmab,
+    CmabData
+);
+
+impl<'c> Cmab<'c> {
+    /// Attribute ids sent to the prediction service.
+    pub fn attribute_ids(&self) -> impl ExactSizeIterator<Item = &'c str> + use<'c> {
+        self.config.str_list(self.data.attribute_ids)
+    }
+    /// End of the single traffic range (`{entityId: "$", endOfRange: <this>}`).
+    pub fn traffic_allocation(&self) -> u32 {
+        self.data.traffic_allocation
+    }
+}
+
+impl fmt::Debug for Cmab<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cmab")
+            .field("attribute_ids", &self.attribute_ids().collect::<Vec<_>>())
+            .field("traffic_allocation", &self.traffic_allocation())
+            .finish()
+    }
+}
+
+/// A stored whitelist entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForcedData {
+    pub(crate) user_id: Str,
+    pub(crate) variation_key: Str,
+    pub(crate) variation: u32,
+}
+
+view!(
+    /// A whitelist entry of `forcedVariations`: user id → variation key.
+    ForcedVariation,
+    ForcedData
+);
+
+impl<'c> ForcedVariation<'c> {
+    /// The user id.
+    pub fn user_id(&self) -> &'c str {
+        self.config.str(self.data.user_id)
+    }
+    /// The variation key as written.
+    pub fn variation_key(&self) -> &'c str {
+        self.config.str(self.data.variation_key)
+    }
+    /// The experiment's variation with that key; `None` when the key is not one of them.
+    pub fn variation(&self) -> Option<VariationIndex> {
+        optional(self.data.variation)
+    }
+}
+
+impl PartialEq for ForcedVariation<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.user_id(), self.variation_key(), self.variation())
+            == (other.user_id(), other.variation_key(), other.variation())
+    }
+}
+
+impl fmt::Debug for ForcedVariation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForcedVariation")
+            .field("user_id", &self.user_id())
+            .field("variation_key", &self.variation_key())
+            .field("variation", &self.variation())
+            .finish()
+    }
+}
+
+/// An experiment, group member or delivery rule while the config is built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExperimentRecord {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) status: Str,
+    pub(crate) layer_id: Str,
+    pub(crate) experiment_type: OptStr,
+    pub(crate) origin: ExperimentOrigin,
+    pub(crate) mutex_group: u32,
+    pub(crate) variations: Span,
+    pub(crate) traffic_allocation: Span,
+    pub(crate) audiences: AudiencesData,
+    /// Sorted by user id.
+    pub(crate) forced_variations: Span,
+    pub(crate) cmab: u32,
+    pub(crate) flags: Span,
+    pub(crate) local_holdouts: Span,
+    pub(crate) is_running: bool,
+}
+
+/// The `type` of a stored experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TypeCode {
+    Absent,
+    Ab,
+    Mab,
+    Cmab,
+    Td,
+    Fr,
+    /// Kept as written in the experiment's extras.
+    Other,
+}
+
+/// A stored experiment, group member or delivery rule: what every decision reads, and the
+/// position of what few experiments have (`NONE` when it has none of it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExperimentData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) status: Str,
+    pub(crate) layer_id: Str,
+    pub(crate) origin: ExperimentOrigin,
+    pub(crate) variations: Span,
+    pub(crate) traffic_allocation: Span,
+    pub(crate) audiences: AudiencesData,
+    pub(crate) extras: u32,
+    pub(crate) type_code: TypeCode,
+    pub(crate) is_running: bool,
+    /// No two of its variations share a key.
+    pub(crate) unique_variation_keys: bool,
+    /// Its variations are consecutive in the variation arena, in order.
+    pub(crate) contiguous_variations: bool,
+}
+
+/// What only some experiments have: an unknown `type`, a mutual-exclusion group, a
+/// whitelist, CMAB settings, flags listing them, local holdouts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExperimentExtras {
+    pub(crate) experiment_type: OptStr,
+    pub(crate) mutex_group: u32,
+    /// Sorted by user id.
+    pub(crate) forced_variations: Span,
+    pub(crate) cmab: u32,
+    pub(crate) flags: Span,
+    pub(crate) local_holdouts: Span,
+}
+
+impl ExperimentExtras {
+    const NONE: ExperimentExtras = ExperimentExtras {
+        experiment_type: OptStr::NONE,
+        mutex_group: NONE,
+        forced_variations: Span { start: 0, len: 0 },
+        cmab: NONE,
+        flags: Span { start: 0, len: 0 },
+        local_holdouts: Span { start: 0, len: 0 },
+    };
+}
+
+impl ExperimentRecord {
+    /// The stored form; `extras` receives what only some experiments have.
+    pub(crate) fn compact(
+        &self,
+        type_name: Option<&str>,
+        variations: &[VariationIndex],
+        unique_variation_keys: bool,
+        extras: &mut Vec<ExperimentExtras>,
+    ) -> ExperimentData {
+        let contiguous_variations = variations.windows(2).all(|v| v[1].0 == v[0].0 + 1);
+        let type_code = match type_name {
+            None => TypeCode::Absent,
+            Some("ab") => TypeCode::Ab,
+            Some("mab") => TypeCode::Mab,
+            Some("cmab") => TypeCode::Cmab,
+            Some("td") => TypeCode::Td,
+            Some("fr") => TypeCode::Fr,
+            Some(_) => TypeCode::Other,
+        };
+        let own = ExperimentExtras {
+            experiment_type: match type_code {
+                TypeCode::Other => self.experiment_type,
+                _ => OptStr::NONE,
+            },
+            mutex_group: self.mutex_group,
+            forced_variations: self.forced_variations,
+            cmab: self.cmab,
+            flags: self.flags,
+            local_holdouts: self.local_holdouts,
+        };
+        let has_extras = type_code == TypeCode::Other
+            || own.mutex_group != NONE
+            || own.cmab != NONE
+            || own.forced_variations.len > 0
+            || own.flags.len > 0
+            || own.local_holdouts.len > 0;
+        let position = match has_extras {
+            true => {
+                extras.push(own);
+                (extras.len() - 1) as u32
+            }
+            false => NONE,
+        };
+        ExperimentData {
+            id: self.id,
+            key: self.key,
+            status: self.status,
+            layer_id: self.layer_id,
+            origin: self.origin,
+            variations: self.variations,
+            traffic_allocation: self.traffic_allocation,
+            audiences: self.audiences,
+            extras: position,
+            type_code,
+            is_running: self.is_running,
+            unique_variation_keys,
+            contiguous_variations,
         }
     }
 }
 
-/// CMAB settings of an experiment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cmab {
-    pub(crate) attribute_ids: Vec<String>,
-    pub(crate) traffic_allocation: u32,
-}
+view!(
+    /// An experiment, mutual-exclusion group member, or delivery rule (all share this shape).
+    Experiment,
+    ExperimentData
+);
 
-impl Cmab {
-    /// Attribute ids sent to the prediction service.
-    pub fn attribute_ids(&self) -> &[String] {
-        &self.attribute_ids
-    }
-    /// End of the single traffic range (`{entityId: "$", endOfRange: <this>}`).
-    pub fn traffic_allocation(&self) -> u32 {
-        self.traffic_allocation
-    }
-}
-
-/// A whitelist entry of `forcedVariations`: user id → variation key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForcedVariation {
-    pub(crate) variation_key: String,
-    pub(crate) variation: Option<VariationIndex>,
-}
-
-impl ForcedVariation {
-    /// The variation key as written.
-    pub fn variation_key(&self) -> &str {
-        &self.variation_key
-    }
-    /// The experiment's variation with that key; `None` when the key is not one of them.
-    pub fn variation(&self) -> Option<VariationIndex> {
-        self.variation
-    }
-}
-
-/// An experiment, mutual-exclusion group member, or delivery rule (all share this shape).
-#[derive(Debug, Clone)]
-pub struct Experiment {
-    pub(crate) id: String,
-    pub(crate) key: String,
-    pub(crate) status: String,
-    pub(crate) is_running: bool,
-    pub(crate) layer_id: String,
-    pub(crate) experiment_type: Option<ExperimentType>,
-    pub(crate) origin: ExperimentOrigin,
-    pub(crate) mutex_group: Option<GroupIndex>,
-    pub(crate) variations: Vec<VariationIndex>,
-    pub(crate) traffic_allocation: Vec<TrafficRange<VariationIndex>>,
-    pub(crate) audiences: ExperimentAudiences,
-    pub(crate) forced_variations: FxHashMap<String, ForcedVariation>,
-    pub(crate) cmab: Option<Cmab>,
-    pub(crate) flags: Vec<FlagIndex>,
-    pub(crate) local_holdouts: Vec<HoldoutIndex>,
-}
-
-impl Experiment {
+impl<'c> Experiment<'c> {
     /// Experiment (rule) id; the bucketing entity id.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Experiment (rule) key.
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
     /// `status` as written (`""` when absent).
-    pub fn status(&self) -> &str {
-        &self.status
+    pub fn status(&self) -> &'c str {
+        self.config.str(self.data.status)
     }
     /// `status == "Running"`. Checked for experiment rules, not for delivery rules.
     pub fn is_running(&self) -> bool {
-        self.is_running
+        self.data.is_running
     }
     /// `layerId` (`""` when absent); the impression's `campaign_id` when non-empty.
-    pub fn layer_id(&self) -> &str {
-        &self.layer_id
+    pub fn layer_id(&self) -> &'c str {
+        self.config.str(self.data.layer_id)
     }
     /// The `type` field, when present.
-    pub fn experiment_type(&self) -> Option<&ExperimentType> {
-        self.experiment_type.as_ref()
+    pub fn experiment_type(&self) -> Option<ExperimentType<'c>> {
+        Some(match self.data.type_code {
+            TypeCode::Absent => return None,
+            TypeCode::Ab => ExperimentType::Ab,
+            TypeCode::Mab => ExperimentType::Mab,
+            TypeCode::Cmab => ExperimentType::Cmab,
+            TypeCode::Td => ExperimentType::Td,
+            TypeCode::Fr => ExperimentType::Fr,
+            TypeCode::Other => {
+                let name = self.config.strings().opt(self.extras().experiment_type);
+                ExperimentType::Other(name.unwrap_or_default())
+            }
+        })
+    }
+    /// Whether the experiment has any of what only some experiments have (an unknown type,
+    /// a mutual-exclusion group, a whitelist, CMAB settings, flags, local holdouts): decide
+    /// skips those checks for the others.
+    #[inline]
+    pub(crate) fn has_extras(&self) -> bool {
+        self.data.extras != NONE
+    }
+    /// Whether `variation` is one of the experiment's variations.
+    #[inline]
+    pub(crate) fn has_variation(&self, variation: VariationIndex) -> bool {
+        let own = self.variations();
+        match self.data.contiguous_variations {
+            true => own
+                .first()
+                .is_some_and(|first| (first.0..first.0 + own.len() as u32).contains(&variation.0)),
+            false => own.contains(&variation),
+        }
+    }
+    /// What only some experiments have.
+    #[inline]
+    fn extras(&self) -> &'c ExperimentExtras {
+        self.config
+            .experiment_extras
+            .get(self.data.extras as usize)
+            .unwrap_or(&ExperimentExtras::NONE)
     }
     /// Where the entry comes from.
     pub fn origin(&self) -> ExperimentOrigin {
-        self.origin
+        self.data.origin
     }
     /// Whether this is a delivery rule of a rollout.
     pub fn is_delivery_rule(&self) -> bool {
-        matches!(self.origin, ExperimentOrigin::Rollout(_))
+        matches!(self.data.origin, ExperimentOrigin::Rollout(_))
     }
     /// The mutual-exclusion group to bucket through first (only `random`-policy groups).
     pub fn mutex_group(&self) -> Option<GroupIndex> {
-        self.mutex_group
+        optional(self.extras().mutex_group)
     }
     /// The variations, in datafile order (plus an injected everyone-else variation for `fr`).
-    pub fn variations(&self) -> &[VariationIndex] {
-        &self.variations
+    pub fn variations(&self) -> &'c [VariationIndex] {
+        self.data.variations.of(&self.config.variation_refs)
     }
     /// Traffic allocation in datafile order, targets resolved to variations.
-    pub fn traffic_allocation(&self) -> &[TrafficRange<VariationIndex>] {
-        &self.traffic_allocation
+    pub fn traffic_allocation(&self) -> TrafficAllocation<'c, VariationIndex> {
+        TrafficAllocation::new(self.config, self.data.traffic_allocation)
     }
     /// Audience targeting.
-    pub fn audiences(&self) -> &ExperimentAudiences {
-        &self.audiences
+    pub fn audiences(&self) -> ExperimentAudiences<'c> {
+        ExperimentAudiences {
+            config: self.config,
+            data: &self.data.audiences,
+        }
     }
     /// The whitelist entry for `user_id`.
-    pub fn forced_variation(&self, user_id: &str) -> Option<&ForcedVariation> {
-        self.forced_variations.get(user_id)
+    pub fn forced_variation(&self, user_id: &str) -> Option<ForcedVariation<'c>> {
+        let config = self.config;
+        let entries = self.extras().forced_variations.of(&config.forced);
+        entries
+            .binary_search_by(|entry| config.str(entry.user_id).cmp(user_id))
+            .ok()
+            .map(|position| ForcedVariation {
+                config,
+                data: &entries[position],
+            })
     }
-    /// The whole whitelist (`forcedVariations`).
-    pub fn forced_variations(&self) -> &FxHashMap<String, ForcedVariation> {
-        &self.forced_variations
+    /// The whole whitelist (`forcedVariations`), ordered by user id.
+    pub fn forced_variations(
+        &self,
+    ) -> impl ExactSizeIterator<Item = ForcedVariation<'c>> + use<'c> {
+        let config = self.config;
+        self.extras()
+            .forced_variations
+            .of(&config.forced)
+            .iter()
+            .map(move |data| ForcedVariation { config, data })
+    }
+    /// Whether no two of its variations share a key.
+    pub fn has_unique_variation_keys(&self) -> bool {
+        self.data.unique_variation_keys
+    }
+    /// Whether the experiment has a whitelist.
+    pub fn has_forced_variations(&self) -> bool {
+        self.data.extras != NONE && self.extras().forced_variations.len > 0
     }
     /// CMAB settings, for CMAB experiments.
-    pub fn cmab(&self) -> Option<&Cmab> {
-        self.cmab.as_ref()
+    pub fn cmab(&self) -> Option<Cmab<'c>> {
+        let config = self.config;
+        config
+            .cmabs
+            .get(self.extras().cmab as usize)
+            .map(|data| Cmab { config, data })
     }
     /// Flags that list this experiment in `experimentIds` (feature experiments).
-    pub fn flags(&self) -> &[FlagIndex] {
-        &self.flags
+    pub fn flags(&self) -> &'c [FlagIndex] {
+        self.extras().flags.of(&self.config.flag_refs)
     }
     /// Local holdouts whose `includedRules` name this rule's id, in datafile order.
-    pub fn local_holdouts(&self) -> &[HoldoutIndex] {
-        &self.local_holdouts
+    pub fn local_holdouts(&self) -> &'c [HoldoutIndex] {
+        self.extras().local_holdouts.of(&self.config.holdout_refs)
     }
 }
 
-/// A holdout: global (`holdouts[]`) or local to some rules (`localHoldouts[]`).
-#[derive(Debug, Clone)]
-pub struct Holdout {
-    pub(crate) id: String,
-    pub(crate) key: String,
-    pub(crate) status: String,
+impl fmt::Debug for Experiment<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Experiment")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .field("origin", &self.origin())
+            .finish_non_exhaustive()
+    }
+}
+
+// ----- holdouts -----
+
+/// A stored holdout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HoldoutData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) status: Str,
+    pub(crate) variations: Span,
+    pub(crate) traffic_allocation: Span,
+    pub(crate) audiences: AudiencesData,
+    pub(crate) included_rules: Span,
     pub(crate) is_running: bool,
-    pub(crate) variations: Vec<VariationIndex>,
-    pub(crate) traffic_allocation: Vec<TrafficRange<VariationIndex>>,
-    pub(crate) audiences: ExperimentAudiences,
-    pub(crate) included_rules: Vec<String>,
     pub(crate) is_local: bool,
 }
 
-impl Holdout {
+view!(
+    /// A holdout: global (`holdouts[]`) or local to some rules (`localHoldouts[]`).
+    Holdout,
+    HoldoutData
+);
+
+impl<'c> Holdout<'c> {
     /// Holdout id; the bucketing entity id and the impression's `experiment_id`/`campaign_id`.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Holdout key (the decision's rule key).
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
     /// `status` as written.
-    pub fn status(&self) -> &str {
-        &self.status
+    pub fn status(&self) -> &'c str {
+        self.config.str(self.data.status)
     }
     /// `status == "Running"`; other holdouts are skipped at evaluation.
     pub fn is_running(&self) -> bool {
-        self.is_running
+        self.data.is_running
     }
     /// The variations.
-    pub fn variations(&self) -> &[VariationIndex] {
-        &self.variations
+    pub fn variations(&self) -> &'c [VariationIndex] {
+        self.data.variations.of(&self.config.variation_refs)
     }
     /// Traffic allocation, targets resolved to variations.
-    pub fn traffic_allocation(&self) -> &[TrafficRange<VariationIndex>] {
-        &self.traffic_allocation
+    pub fn traffic_allocation(&self) -> TrafficAllocation<'c, VariationIndex> {
+        TrafficAllocation::new(self.config, self.data.traffic_allocation)
     }
     /// Audience targeting.
-    pub fn audiences(&self) -> &ExperimentAudiences {
-        &self.audiences
+    pub fn audiences(&self) -> ExperimentAudiences<'c> {
+        ExperimentAudiences {
+            config: self.config,
+            data: &self.data.audiences,
+        }
     }
     /// Rule ids a local holdout applies to (empty for global holdouts).
-    pub fn included_rules(&self) -> &[String] {
-        &self.included_rules
+    pub fn included_rules(&self) -> impl ExactSizeIterator<Item = &'c str> + use<'c> {
+        self.config.str_list(self.data.included_rules)
     }
     /// Whether it comes from `localHoldouts[]`.
     pub fn is_local(&self) -> bool {
-        self.is_local
+        self.data.is_local
     }
 }
 
-/// A group of experiments; only `random` groups are mutually exclusive.
-#[derive(Debug, Clone)]
-pub struct Group {
-    pub(crate) id: String,
-    pub(crate) policy: String,
-    pub(crate) traffic_allocation: Vec<TrafficRange<ExperimentIndex>>,
-    pub(crate) experiments: Vec<ExperimentIndex>,
+impl fmt::Debug for Holdout<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Holdout")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .field("is_local", &self.is_local())
+            .finish_non_exhaustive()
+    }
 }
 
-impl Group {
+// ----- groups and rollouts -----
+
+/// A stored group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupData {
+    pub(crate) id: Str,
+    pub(crate) policy: Str,
+    pub(crate) traffic_allocation: Span,
+    pub(crate) experiments: Span,
+}
+
+view!(
+    /// A group of experiments; only `random` groups are mutually exclusive.
+    Group,
+    GroupData
+);
+
+impl<'c> Group<'c> {
     /// Group id; the entity id of the group bucketing.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// `policy` as written.
-    pub fn policy(&self) -> &str {
-        &self.policy
+    pub fn policy(&self) -> &'c str {
+        self.config.str(self.data.policy)
     }
     /// `policy == "random"`: mutual exclusion.
     pub fn is_mutually_exclusive(&self) -> bool {
-        self.policy == "random"
+        self.policy() == "random"
     }
     /// Traffic allocation over member experiments.
-    pub fn traffic_allocation(&self) -> &[TrafficRange<ExperimentIndex>] {
-        &self.traffic_allocation
+    pub fn traffic_allocation(&self) -> TrafficAllocation<'c, ExperimentIndex> {
+        TrafficAllocation::new(self.config, self.data.traffic_allocation)
     }
     /// Member experiments, in datafile order.
-    pub fn experiments(&self) -> &[ExperimentIndex] {
-        &self.experiments
+    pub fn experiments(&self) -> &'c [ExperimentIndex] {
+        self.data.experiments.of(&self.config.experiment_refs)
     }
 }
 
-/// A rollout: the delivery rules of a flag, evaluated in order (last = "Everyone Else").
-#[derive(Debug, Clone)]
-pub struct Rollout {
-    pub(crate) id: String,
-    pub(crate) rules: Vec<ExperimentIndex>,
+impl fmt::Debug for Group<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("id", &self.id())
+            .field("policy", &self.policy())
+            .field("experiments", &self.experiments())
+            .finish()
+    }
 }
 
-impl Rollout {
+/// A stored rollout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RolloutData {
+    pub(crate) id: Str,
+    pub(crate) rules: Span,
+}
+
+view!(
+    /// A rollout: the delivery rules of a flag, evaluated in order (last = "Everyone Else").
+    Rollout,
+    RolloutData
+);
+
+impl<'c> Rollout<'c> {
     /// Rollout id.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Delivery rules in order.
-    pub fn rules(&self) -> &[ExperimentIndex] {
-        &self.rules
+    pub fn rules(&self) -> &'c [ExperimentIndex] {
+        self.data.rules.of(&self.config.experiment_refs)
     }
 }
 
+impl fmt::Debug for Rollout<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rollout")
+            .field("id", &self.id())
+            .field("rules", &self.rules())
+            .finish()
+    }
+}
+
+// ----- flags and variables -----
+
 /// The type of a flag variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VariableType {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariableType<'c> {
     /// `string`.
     String,
     /// `integer`.
@@ -417,13 +923,13 @@ pub enum VariableType {
     /// `json`, or the legacy `string` with `subType: "json"`.
     Json,
     /// A type this SDK does not know (values are returned as raw strings).
-    Other(String),
+    Other(&'c str),
 }
 
-impl VariableType {
-    pub(crate) fn parse(variable_type: Option<String>, sub_type: Option<&str>) -> Self {
+impl<'c> VariableType<'c> {
+    pub(crate) fn parse(variable_type: Option<&'c str>, sub_type: Option<&str>) -> Self {
         let variable_type = variable_type.unwrap_or_default();
-        match (variable_type.as_str(), sub_type) {
+        match (variable_type, sub_type) {
             ("string", Some("json")) | ("json", _) => Self::Json,
             ("string", _) => Self::String,
             ("integer", _) => Self::Integer,
@@ -434,7 +940,7 @@ impl VariableType {
     }
 
     /// The type name (`json` for the legacy string/json encoding).
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'c str {
         match self {
             Self::String => "string",
             Self::Integer => "integer",
@@ -446,188 +952,311 @@ impl VariableType {
     }
 }
 
-/// A flag variable definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Variable {
-    pub(crate) id: String,
-    pub(crate) key: String,
-    pub(crate) variable_type: VariableType,
-    pub(crate) default_value: Option<String>,
+/// A stored flag variable definition.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VariableData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) variable_type: OptStr,
+    pub(crate) sub_type: OptStr,
+    pub(crate) default_value: OptStr,
 }
 
-impl Variable {
+view!(
+    /// A flag variable definition.
+    Variable,
+    VariableData
+);
+
+impl<'c> Variable<'c> {
     /// Variable id (matched by variation usages).
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Variable key (the key in decision `variables`).
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
     /// The type.
-    pub fn variable_type(&self) -> &VariableType {
-        &self.variable_type
+    pub fn variable_type(&self) -> VariableType<'c> {
+        let strings = self.config.strings();
+        VariableType::parse(
+            strings.opt(self.data.variable_type),
+            strings.opt(self.data.sub_type),
+        )
     }
     /// `defaultValue` as written; `None` when it is absent or not a JSON string (the
     /// official SDKs then return null for the variable).
-    pub fn default_value(&self) -> Option<&str> {
-        self.default_value.as_deref()
+    pub fn default_value(&self) -> Option<&'c str> {
+        self.config.strings().opt(self.data.default_value)
     }
 }
 
-/// An entry of a flag's `experimentIds`, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExperimentRuleRef {
-    pub(crate) id: String,
-    pub(crate) experiment: Option<ExperimentIndex>,
+impl fmt::Debug for Variable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Variable")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .field("variable_type", &self.variable_type())
+            .field("default_value", &self.default_value())
+            .finish()
+    }
 }
 
-impl ExperimentRuleRef {
+/// A stored entry of a flag's `experimentIds`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RuleRefData {
+    pub(crate) id: Str,
+    pub(crate) experiment: u32,
+}
+
+view!(
+    /// An entry of a flag's `experimentIds`, resolved.
+    ExperimentRuleRef,
+    RuleRefData
+);
+
+impl<'c> ExperimentRuleRef<'c> {
     /// The id as listed in the flag.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// The experiment, or `None` when no experiment has that id
     /// (`Experiment ID %s is not in datafile.`).
     pub fn experiment(&self) -> Option<ExperimentIndex> {
-        self.experiment
+        optional(self.data.experiment)
     }
 }
 
-/// A feature flag with its rules resolved.
-#[derive(Debug, Clone)]
-pub struct Flag {
-    pub(crate) id: String,
-    pub(crate) key: String,
-    pub(crate) rollout_id: String,
-    pub(crate) rollout: Option<RolloutIndex>,
-    pub(crate) experiment_rules: Vec<ExperimentRuleRef>,
-    pub(crate) variables: Vec<Variable>,
-    pub(crate) rules: Vec<ExperimentIndex>,
-    pub(crate) variations: Vec<VariationIndex>,
-    /// Typed decision variables, built on the flag's first decision (decide module).
-    pub(crate) variable_sets: std::sync::OnceLock<crate::decide::FlagVariableSets>,
+impl fmt::Debug for ExperimentRuleRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExperimentRuleRef")
+            .field("id", &self.id())
+            .field("experiment", &self.experiment())
+            .finish()
+    }
 }
 
-impl Flag {
+/// A stored feature flag.
+#[derive(Debug)]
+pub(crate) struct FlagData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) rollout_id: Str,
+    pub(crate) rollout: u32,
+    pub(crate) experiment_rules: Span,
+    pub(crate) variables: Span,
+    pub(crate) variations: Span,
+    /// Typed decision variables, built on the flag's first decision (decide module).
+    pub(crate) variable_sets: OnceLock<Box<crate::decide::FlagVariableSets>>,
+}
+
+view!(
+    /// A feature flag with its rules resolved.
+    Flag,
+    FlagData
+);
+
+impl<'c> Flag<'c> {
     /// Flag id.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Flag key.
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
     /// `rolloutId` as written (`""` when absent).
-    pub fn rollout_id(&self) -> &str {
-        &self.rollout_id
+    pub fn rollout_id(&self) -> &'c str {
+        self.config.str(self.data.rollout_id)
     }
     /// The rollout named by `rolloutId`, when it exists.
     pub fn rollout(&self) -> Option<RolloutIndex> {
-        self.rollout
+        optional(self.data.rollout)
     }
     /// `experimentIds` in order, resolved.
-    pub fn experiment_rules(&self) -> &[ExperimentRuleRef] {
-        &self.experiment_rules
+    pub fn experiment_rules(
+        &self,
+    ) -> impl ExactSizeIterator<Item = ExperimentRuleRef<'c>> + use<'c> {
+        let config = self.config;
+        self.data
+            .experiment_rules
+            .of(&config.rule_refs)
+            .iter()
+            .map(move |data| ExperimentRuleRef { config, data })
+    }
+    /// Whether `experimentIds` is empty.
+    pub fn has_experiment_rules(&self) -> bool {
+        self.data.experiment_rules.len > 0
     }
     /// Variable definitions in datafile order.
-    pub fn variables(&self) -> &[Variable] {
-        &self.variables
+    pub fn variables(&self) -> impl ExactSizeIterator<Item = Variable<'c>> + use<'c> {
+        let config = self.config;
+        self.data
+            .variables
+            .of(&config.variables)
+            .iter()
+            .map(move |data| Variable { config, data })
     }
     /// The variable with key `key`.
-    pub fn variable(&self, key: &str) -> Option<&Variable> {
-        self.variables.iter().find(|v| v.key == key)
+    pub fn variable(&self, key: &str) -> Option<Variable<'c>> {
+        self.variables().find(|v| v.key() == key)
     }
     /// All rules: experiment rules that exist (in `experimentIds` order), then delivery rules.
-    pub fn rules(&self) -> &[ExperimentIndex] {
-        &self.rules
+    pub fn rules(&self) -> impl Iterator<Item = ExperimentIndex> + use<'c> {
+        let delivery_rules = self
+            .rollout()
+            .map(|rollout| self.config.rollout(rollout).rules())
+            .unwrap_or_default();
+        self.experiment_rules()
+            .filter_map(|rule| rule.experiment())
+            .chain(delivery_rules.iter().copied())
     }
     /// All variations of all rules, de-duplicated by id (first wins); used to validate forced
     /// decisions.
-    pub fn variations(&self) -> &[VariationIndex] {
-        &self.variations
+    pub fn variations(&self) -> &'c [VariationIndex] {
+        self.data.variations.of(&self.config.variation_refs)
     }
 }
 
-/// An audience with its compiled conditions.
-#[derive(Debug, Clone)]
-pub struct Audience {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) conditions: ConditionTree<LeafCondition>,
-    pub(crate) conditions_json: String,
-    pub(crate) is_typed: bool,
+impl fmt::Debug for Flag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flag")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .finish_non_exhaustive()
+    }
 }
+
+// ----- audiences, attributes, events -----
+
+/// A stored audience.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AudienceData {
+    pub(crate) id: Str,
+    pub(crate) name: Str,
+    pub(crate) root: u32,
+    pub(crate) conditions_json: Str,
+    pub(crate) is_typed: bool,
+    /// What the conditions evaluate to for a user without attributes and segments.
+    pub(crate) blank_user_result: Option<bool>,
+}
+
+view!(
+    /// An audience with its compiled conditions.
+    Audience,
+    AudienceData
+);
 
 /// Id of the placeholder audience that datafiles carry and OptimizelyConfig hides.
 pub const DUMMY_AUDIENCE_ID: &str = "$opt_dummy_audience";
 
-impl Audience {
+impl<'c> Audience<'c> {
     /// Audience id.
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Audience name (`""` when absent).
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> &'c str {
+        self.config.str(self.data.name)
     }
     /// The compiled conditions.
-    pub fn conditions(&self) -> &ConditionTree<LeafCondition> {
-        &self.conditions
+    pub fn conditions(&self) -> ConditionTree<'c, LeafCondition<'c>> {
+        ConditionTree::new(self.config, &self.config.nodes, self.data.root as usize)
     }
     /// The conditions as a JSON string: the original string of a legacy audience, compact
     /// JSON (datafile key order) for a typed one.
-    pub fn conditions_json(&self) -> &str {
-        &self.conditions_json
+    pub fn conditions_json(&self) -> &'c str {
+        self.config.str(self.data.conditions_json)
     }
     /// Whether it comes from `typedAudiences` (otherwise from legacy `audiences`).
     pub fn is_typed(&self) -> bool {
-        self.is_typed
+        self.data.is_typed
     }
     /// Whether this is the `$opt_dummy_audience` placeholder.
     pub fn is_placeholder(&self) -> bool {
-        self.id == DUMMY_AUDIENCE_ID
+        self.id() == DUMMY_AUDIENCE_ID
     }
 }
 
-/// An attribute declared in the project.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribute {
-    pub(crate) id: String,
-    pub(crate) key: String,
+impl fmt::Debug for Audience<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Audience")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("is_typed", &self.is_typed())
+            .finish_non_exhaustive()
+    }
 }
 
-impl Attribute {
+/// A stored attribute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttributeData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+}
+
+view!(
+    /// An attribute declared in the project.
+    Attribute,
+    AttributeData
+);
+
+impl<'c> Attribute<'c> {
     /// Attribute id (the event `entity_id`).
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Attribute key (the user attribute name).
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
 }
 
-/// A conversion event declared in the project.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub(crate) id: String,
-    pub(crate) key: String,
-    pub(crate) experiment_ids: Vec<String>,
+impl fmt::Debug for Attribute<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attribute")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .finish()
+    }
 }
 
-impl Event {
+/// A stored conversion event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventData {
+    pub(crate) id: Str,
+    pub(crate) key: Str,
+    pub(crate) experiment_ids: Span,
+}
+
+view!(
+    /// A conversion event declared in the project.
+    Event,
+    EventData
+);
+
+impl<'c> Event<'c> {
     /// Event id (the conversion's `entity_id`).
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> &'c str {
+        self.config.str(self.data.id)
     }
     /// Event key.
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'c str {
+        self.config.str(self.data.key)
     }
     /// `experimentIds` as written.
-    pub fn experiment_ids(&self) -> &[String] {
-        &self.experiment_ids
+    pub fn experiment_ids(&self) -> impl ExactSizeIterator<Item = &'c str> + use<'c> {
+        self.config.str_list(self.data.experiment_ids)
+    }
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id())
+            .field("key", &self.key())
+            .finish_non_exhaustive()
     }
 }
 

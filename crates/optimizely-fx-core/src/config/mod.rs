@@ -1,23 +1,38 @@
 //! The immutable, indexed project configuration built once from a datafile.
 //!
 //! Everything decide and the event builders need is resolved at parse time: arenas of
-//! entities addressed by 32-bit indices, hash maps from ids and keys to those indices,
+//! entities addressed by 32-bit indices, hash indexes from ids and keys to those indices,
 //! compiled audience conditions, and traffic allocations whose targets are already indices.
+//!
+//! The config keeps the datafile text (it is handed back by [`ProjectConfig::datafile`]) and
+//! its entities' strings are ranges of that text, so loading copies no id or key: a config
+//! costs the text plus a few compact arrays.
 
 mod build;
+#[cfg(test)]
+mod differential_tests;
 mod entities;
+mod read;
+pub(crate) mod text;
 
 pub use entities::{
     Attribute, Audience, AudienceIndex, Cmab, DUMMY_AUDIENCE_ID, Event, Experiment,
     ExperimentIndex, ExperimentOrigin, ExperimentRuleRef, ExperimentType, Flag, FlagIndex,
     ForcedVariation, Group, GroupIndex, Holdout, HoldoutIndex, Region, Rollout, RolloutIndex,
-    TrafficRange, Variable, VariableType, VariableUsage, Variation, VariationIndex,
+    TrafficAllocation, TrafficRange, Variable, VariableType, VariableUsage, Variation,
+    VariationIndex,
+};
+pub(crate) use entities::{
+    AttributeData, AudienceData, CmabData, EventData, ExperimentData, ExperimentExtras, FlagData,
+    ForcedData, GroupData, HoldoutData, NONE, RangeData, RolloutData, RuleRefData, Span, UsageData,
+    VariableData, VariationData,
 };
 
+use crate::condition::{LeafData, Node, RefData};
 use crate::datafile::{DatafileError, DatafileVersion, DatafileWarning};
 use crate::odp::OdpIntegration;
-use rustc_hash::FxHashMap;
 use std::fmt;
+use text::{OptStr, Str, StrIndex, Strings};
 
 /// A parsed, validated and indexed datafile. Immutable; cheap to share behind an `Arc`.
 ///
@@ -32,39 +47,60 @@ use std::fmt;
 /// assert_eq!(config.flag_count(), 0);
 /// ```
 pub struct ProjectConfig {
-    pub(crate) datafile: String,
+    /// The datafile text, then the string pool (from `pool_start` on): one buffer, which a
+    /// [`Str`] offset addresses directly.
+    pub(crate) text: String,
+    pub(crate) pool_start: usize,
     pub(crate) version: DatafileVersion,
-    pub(crate) account_id: String,
-    pub(crate) project_id: String,
-    pub(crate) revision: String,
-    pub(crate) sdk_key: Option<String>,
-    pub(crate) environment_key: Option<String>,
+    pub(crate) account_id: Str,
+    pub(crate) project_id: Str,
+    pub(crate) revision: Str,
+    pub(crate) sdk_key: OptStr,
+    pub(crate) environment_key: OptStr,
     pub(crate) anonymize_ip: bool,
     pub(crate) bot_filtering: Option<bool>,
     pub(crate) send_flag_decisions: bool,
     pub(crate) region: Region,
 
-    pub(crate) experiments: Vec<Experiment>,
-    pub(crate) experiment_by_id: FxHashMap<String, ExperimentIndex>,
-    pub(crate) experiment_by_key: FxHashMap<String, ExperimentIndex>,
-    pub(crate) variations: Vec<Variation>,
-    pub(crate) variation_by_id: FxHashMap<String, VariationIndex>,
-    pub(crate) flags: Vec<Flag>,
-    pub(crate) flag_by_key: FxHashMap<String, FlagIndex>,
-    pub(crate) rollouts: Vec<Rollout>,
-    pub(crate) rollout_by_id: FxHashMap<String, RolloutIndex>,
-    pub(crate) groups: Vec<Group>,
-    pub(crate) group_by_id: FxHashMap<String, GroupIndex>,
-    pub(crate) audiences: Vec<Audience>,
-    pub(crate) audience_by_id: FxHashMap<String, AudienceIndex>,
-    pub(crate) attributes: Vec<Attribute>,
-    pub(crate) attribute_by_key: FxHashMap<String, usize>,
-    pub(crate) attribute_by_id: FxHashMap<String, usize>,
-    pub(crate) events: Vec<Event>,
-    pub(crate) event_by_key: FxHashMap<String, usize>,
-    pub(crate) holdouts: Vec<Holdout>,
-    pub(crate) global_holdouts: Vec<HoldoutIndex>,
-    pub(crate) rule_holdouts: FxHashMap<String, Vec<HoldoutIndex>>,
+    pub(crate) experiments: Box<[ExperimentData]>,
+    pub(crate) experiment_extras: Box<[ExperimentExtras]>,
+    pub(crate) experiment_by_id: StrIndex,
+    pub(crate) experiment_by_key: StrIndex,
+    pub(crate) variations: Box<[VariationData]>,
+    pub(crate) variation_by_id: StrIndex,
+    pub(crate) usages: Box<[UsageData]>,
+    pub(crate) ranges: Box<[RangeData]>,
+    pub(crate) forced: Box<[ForcedData]>,
+    pub(crate) cmabs: Box<[CmabData]>,
+    pub(crate) flags: Box<[FlagData]>,
+    pub(crate) flag_by_key: StrIndex,
+    pub(crate) variables: Box<[VariableData]>,
+    pub(crate) rule_refs: Box<[RuleRefData]>,
+    pub(crate) rollouts: Box<[RolloutData]>,
+    pub(crate) rollout_by_id: StrIndex,
+    pub(crate) groups: Box<[GroupData]>,
+    pub(crate) group_by_id: StrIndex,
+    pub(crate) audiences: Box<[AudienceData]>,
+    pub(crate) audience_by_id: StrIndex,
+    pub(crate) nodes: Box<[Node]>,
+    pub(crate) leaves: Box<[LeafData]>,
+    pub(crate) audience_refs: Box<[RefData]>,
+    pub(crate) attributes: Box<[AttributeData]>,
+    pub(crate) attribute_by_key: StrIndex,
+    pub(crate) attribute_by_id: StrIndex,
+    pub(crate) events: Box<[EventData]>,
+    pub(crate) event_by_key: StrIndex,
+    pub(crate) holdouts: Box<[HoldoutData]>,
+    pub(crate) global_holdouts: Span,
+
+    /// Lists of strings (event experiment ids, audience ids, included rules, segments, …).
+    pub(crate) strs: Box<[Str]>,
+    pub(crate) variation_refs: Box<[VariationIndex]>,
+    pub(crate) experiment_refs: Box<[ExperimentIndex]>,
+    pub(crate) flag_refs: Box<[FlagIndex]>,
+    pub(crate) holdout_refs: Box<[HoldoutIndex]>,
+    /// The slots of every `StrIndex` above.
+    pub(crate) index_slots: Box<[u32]>,
 
     pub(crate) odp: Option<OdpIntegration>,
     pub(crate) experiment_count: usize,
@@ -83,15 +119,56 @@ impl ProjectConfig {
     }
 
     /// Like [`parse`](Self::parse), keeping `json` as the [`datafile`](Self::datafile) text
-    /// without copying it.
-    pub fn parse_owned(json: String) -> Result<Self, DatafileError> {
-        let (raw, version) = crate::datafile::parse_raw(&json)?;
-        build::build(raw, version, json)
+    /// without copying it (its spare capacity is released).
+    pub fn parse_owned(mut json: String) -> Result<Self, DatafileError> {
+        if json.len() > text::MAX_TEXT_LEN {
+            return Err(DatafileError::TooLarge {
+                limit: text::MAX_TEXT_LEN as u64,
+            });
+        }
+        let parts = read::read(&json)?;
+        let (mut config, pool) = build::build(parts)?;
+        config.pool_start = json.len();
+        json.reserve_exact(pool.len());
+        json.push_str(&pool);
+        json.shrink_to_fit();
+        config.text = json;
+        build::evaluate_for_blank_user(&mut config);
+        Ok(config)
+    }
+
+    #[inline]
+    pub(crate) fn strings(&self) -> Strings<'_> {
+        let (text, pool) = self
+            .text
+            .split_at_checked(self.pool_start)
+            .unwrap_or_default();
+        Strings { text, pool }
+    }
+
+    #[inline]
+    pub(crate) fn str(&self, s: Str) -> &str {
+        let (start, end) = s.bounds();
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    #[inline]
+    pub(crate) fn bytes(&self, s: Str) -> &[u8] {
+        let (start, end) = s.bounds();
+        self.text.as_bytes().get(start..end).unwrap_or_default()
+    }
+
+    pub(crate) fn strs(&self, span: Span) -> &[Str] {
+        span.of(&self.strs)
+    }
+
+    pub(crate) fn str_list(&self, span: Span) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.strs(span).iter().map(|&s| self.str(s))
     }
 
     /// The original datafile text.
     pub fn datafile(&self) -> &str {
-        &self.datafile
+        self.text.get(..self.pool_start).unwrap_or_default()
     }
     /// Datafile format version.
     pub fn version(&self) -> DatafileVersion {
@@ -99,23 +176,23 @@ impl ProjectConfig {
     }
     /// `revision` (event `revision`; config updates happen only when it changes).
     pub fn revision(&self) -> &str {
-        &self.revision
+        self.str(self.revision)
     }
     /// `accountId` (event `account_id`).
     pub fn account_id(&self) -> &str {
-        &self.account_id
+        self.str(self.account_id)
     }
     /// `projectId` (event `project_id`).
     pub fn project_id(&self) -> &str {
-        &self.project_id
+        self.str(self.project_id)
     }
     /// `sdkKey`, when present.
     pub fn sdk_key(&self) -> Option<&str> {
-        self.sdk_key.as_deref()
+        self.strings().opt(self.sdk_key)
     }
     /// `environmentKey`, when present.
     pub fn environment_key(&self) -> Option<&str> {
-        self.environment_key.as_deref()
+        self.strings().opt(self.environment_key)
     }
     /// `anonymizeIP` (false when absent).
     pub fn anonymize_ip(&self) -> bool {
@@ -158,20 +235,32 @@ impl ProjectConfig {
     }
 
     /// All experiment entries: top level, then group members, then delivery rules.
-    pub fn experiments(&self) -> &[Experiment] {
-        &self.experiments
+    pub fn experiments(&self) -> impl ExactSizeIterator<Item = Experiment<'_>> + Clone + '_ {
+        self.experiments
+            .iter()
+            .map(|data| Experiment { config: self, data })
     }
     /// The experiment at `index`. Panics only for an index from another config.
-    pub fn experiment(&self, index: ExperimentIndex) -> &Experiment {
-        &self.experiments[index.get()]
+    #[inline]
+    pub fn experiment(&self, index: ExperimentIndex) -> Experiment<'_> {
+        Experiment {
+            config: self,
+            data: &self.experiments[index.get()],
+        }
     }
     /// Experiment (or rule) by id; the last one wins when ids repeat.
     pub fn experiment_by_id(&self, id: &str) -> Option<ExperimentIndex> {
-        self.experiment_by_id.get(id).copied()
+        let key_of = |i: usize| self.bytes(self.experiments[i].id);
+        self.experiment_by_id
+            .get(&self.index_slots, id, key_of)
+            .map(|i| ExperimentIndex(i as u32))
     }
     /// Experiment (or rule) by key; the last one wins when keys repeat.
     pub fn experiment_by_key(&self, key: &str) -> Option<ExperimentIndex> {
-        self.experiment_by_key.get(key).copied()
+        let key_of = |i: usize| self.bytes(self.experiments[i].key);
+        self.experiment_by_key
+            .get(&self.index_slots, key, key_of)
+            .map(|i| ExperimentIndex(i as u32))
     }
     /// The experiment's variation with key `key` (the last one wins when keys repeat).
     pub fn experiment_variation_by_key(
@@ -180,128 +269,188 @@ impl ProjectConfig {
         key: &str,
     ) -> Option<VariationIndex> {
         self.experiment(experiment)
-            .variations
+            .variations()
             .iter()
             .rev()
             .copied()
-            .find(|&v| self.variation(v).key == key)
+            .find(|&v| self.variation(v).key() == key)
     }
 
     /// All variations (of experiments, rules and holdouts).
-    pub fn variations(&self) -> &[Variation] {
-        &self.variations
+    pub fn variations(&self) -> impl ExactSizeIterator<Item = Variation<'_>> + Clone + '_ {
+        self.variations
+            .iter()
+            .map(|data| Variation { config: self, data })
     }
     /// The variation at `index`. Panics only for an index from another config.
-    pub fn variation(&self, index: VariationIndex) -> &Variation {
-        &self.variations[index.get()]
+    #[inline]
+    pub fn variation(&self, index: VariationIndex) -> Variation<'_> {
+        Variation {
+            config: self,
+            data: &self.variations[index.get()],
+        }
     }
     /// Variation by id, over all experiments, rules and holdouts (the last one wins).
     pub fn variation_by_id(&self, id: &str) -> Option<VariationIndex> {
-        self.variation_by_id.get(id).copied()
+        let key_of = |i: usize| self.bytes(self.variations[i].id);
+        self.variation_by_id
+            .get(&self.index_slots, id, key_of)
+            .map(|i| VariationIndex(i as u32))
     }
 
     /// All flags in datafile order.
-    pub fn flags(&self) -> &[Flag] {
-        &self.flags
+    pub fn flags(&self) -> impl ExactSizeIterator<Item = Flag<'_>> + Clone + '_ {
+        self.flags.iter().map(|data| Flag { config: self, data })
     }
     /// The flag at `index`. Panics only for an index from another config.
-    pub fn flag(&self, index: FlagIndex) -> &Flag {
-        &self.flags[index.get()]
+    #[inline]
+    pub fn flag(&self, index: FlagIndex) -> Flag<'_> {
+        Flag {
+            config: self,
+            data: &self.flags[index.get()],
+        }
     }
     /// Flag by key.
+    #[inline]
     pub fn flag_by_key(&self, key: &str) -> Option<FlagIndex> {
-        self.flag_by_key.get(key).copied()
+        let key_of = |i: usize| self.bytes(self.flags[i].key);
+        self.flag_by_key
+            .get(&self.index_slots, key, key_of)
+            .map(|i| FlagIndex(i as u32))
     }
     /// The flag's variation with key `key` (first in rule order), for forced decisions.
     pub fn flag_variation_by_key(&self, flag: FlagIndex, key: &str) -> Option<VariationIndex> {
         self.flag(flag)
-            .variations
+            .variations()
             .iter()
             .copied()
-            .find(|&v| self.variation(v).key == key)
+            .find(|&v| self.variation(v).key() == key)
     }
 
     /// All rollouts.
-    pub fn rollouts(&self) -> &[Rollout] {
-        &self.rollouts
+    pub fn rollouts(&self) -> impl ExactSizeIterator<Item = Rollout<'_>> + Clone + '_ {
+        self.rollouts
+            .iter()
+            .map(|data| Rollout { config: self, data })
     }
     /// The rollout at `index`. Panics only for an index from another config.
-    pub fn rollout(&self, index: RolloutIndex) -> &Rollout {
-        &self.rollouts[index.get()]
+    pub fn rollout(&self, index: RolloutIndex) -> Rollout<'_> {
+        Rollout {
+            config: self,
+            data: &self.rollouts[index.get()],
+        }
     }
     /// Rollout by id.
     pub fn rollout_by_id(&self, id: &str) -> Option<RolloutIndex> {
-        self.rollout_by_id.get(id).copied()
+        let key_of = |i: usize| self.bytes(self.rollouts[i].id);
+        self.rollout_by_id
+            .get(&self.index_slots, id, key_of)
+            .map(|i| RolloutIndex(i as u32))
     }
 
     /// All groups.
-    pub fn groups(&self) -> &[Group] {
-        &self.groups
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = Group<'_>> + Clone + '_ {
+        self.groups.iter().map(|data| Group { config: self, data })
     }
     /// The group at `index`. Panics only for an index from another config.
-    pub fn group(&self, index: GroupIndex) -> &Group {
-        &self.groups[index.get()]
+    pub fn group(&self, index: GroupIndex) -> Group<'_> {
+        Group {
+            config: self,
+            data: &self.groups[index.get()],
+        }
     }
     /// Group by id.
     pub fn group_by_id(&self, id: &str) -> Option<GroupIndex> {
-        self.group_by_id.get(id).copied()
+        let key_of = |i: usize| self.bytes(self.groups[i].id);
+        self.group_by_id
+            .get(&self.index_slots, id, key_of)
+            .map(|i| GroupIndex(i as u32))
     }
 
     /// All audiences: typed ones first, then legacy ones not overridden by a typed one
     /// (including the `$opt_dummy_audience` placeholder, see [`Audience::is_placeholder`]).
-    pub fn audiences(&self) -> &[Audience] {
-        &self.audiences
+    pub fn audiences(&self) -> impl ExactSizeIterator<Item = Audience<'_>> + Clone + '_ {
+        self.audiences
+            .iter()
+            .map(|data| Audience { config: self, data })
     }
     /// The audience at `index`. Panics only for an index from another config.
-    pub fn audience(&self, index: AudienceIndex) -> &Audience {
-        &self.audiences[index.get()]
+    #[inline]
+    pub fn audience(&self, index: AudienceIndex) -> Audience<'_> {
+        Audience {
+            config: self,
+            data: &self.audiences[index.get()],
+        }
     }
     /// Audience by id.
     pub fn audience_by_id(&self, id: &str) -> Option<AudienceIndex> {
-        self.audience_by_id.get(id).copied()
+        let key_of = |i: usize| self.bytes(self.audiences[i].id);
+        self.audience_by_id
+            .get(&self.index_slots, id, key_of)
+            .map(|i| AudienceIndex(i as u32))
     }
 
     /// All attributes in datafile order.
-    pub fn attributes(&self) -> &[Attribute] {
-        &self.attributes
+    pub fn attributes(&self) -> impl ExactSizeIterator<Item = Attribute<'_>> + Clone + '_ {
+        self.attributes
+            .iter()
+            .map(|data| Attribute { config: self, data })
     }
     /// Attribute by key (for event `entity_id`s).
-    pub fn attribute_by_key(&self, key: &str) -> Option<&Attribute> {
-        self.attribute_by_key
-            .get(key)
-            .and_then(|&i| self.attributes.get(i))
+    pub fn attribute_by_key(&self, key: &str) -> Option<Attribute<'_>> {
+        let key_of = |i: usize| self.bytes(self.attributes[i].key);
+        let position = self.attribute_by_key.get(&self.index_slots, key, key_of)?;
+        Some(Attribute {
+            config: self,
+            data: &self.attributes[position],
+        })
     }
     /// Attribute by id.
-    pub fn attribute_by_id(&self, id: &str) -> Option<&Attribute> {
-        self.attribute_by_id
-            .get(id)
-            .and_then(|&i| self.attributes.get(i))
+    pub fn attribute_by_id(&self, id: &str) -> Option<Attribute<'_>> {
+        let key_of = |i: usize| self.bytes(self.attributes[i].id);
+        let position = self.attribute_by_id.get(&self.index_slots, id, key_of)?;
+        Some(Attribute {
+            config: self,
+            data: &self.attributes[position],
+        })
     }
 
     /// All events in datafile order.
-    pub fn events(&self) -> &[Event] {
-        &self.events
+    pub fn events(&self) -> impl ExactSizeIterator<Item = Event<'_>> + Clone + '_ {
+        self.events.iter().map(|data| Event { config: self, data })
     }
     /// Event by key (for `track`).
-    pub fn event_by_key(&self, key: &str) -> Option<&Event> {
-        self.event_by_key.get(key).and_then(|&i| self.events.get(i))
+    pub fn event_by_key(&self, key: &str) -> Option<Event<'_>> {
+        let key_of = |i: usize| self.bytes(self.events[i].key);
+        let position = self.event_by_key.get(&self.index_slots, key, key_of)?;
+        Some(Event {
+            config: self,
+            data: &self.events[position],
+        })
     }
 
     /// All holdouts: global ones, then local ones that apply to at least one rule.
-    pub fn holdouts(&self) -> &[Holdout] {
-        &self.holdouts
+    pub fn holdouts(&self) -> impl ExactSizeIterator<Item = Holdout<'_>> + Clone + '_ {
+        self.holdouts
+            .iter()
+            .map(|data| Holdout { config: self, data })
     }
     /// The holdout at `index`. Panics only for an index from another config.
-    pub fn holdout(&self, index: HoldoutIndex) -> &Holdout {
-        &self.holdouts[index.get()]
+    pub fn holdout(&self, index: HoldoutIndex) -> Holdout<'_> {
+        Holdout {
+            config: self,
+            data: &self.holdouts[index.get()],
+        }
     }
     /// Global holdouts (`holdouts[]`), in datafile order; they apply to every flag.
+    #[inline]
     pub fn global_holdouts(&self) -> &[HoldoutIndex] {
-        &self.global_holdouts
+        self.global_holdouts.of(&self.holdout_refs)
     }
     /// Local holdouts targeting the rule with id `rule_id`, in datafile order.
     pub fn rule_holdouts(&self, rule_id: &str) -> &[HoldoutIndex] {
-        self.rule_holdouts.get(rule_id).map_or(&[], Vec::as_slice)
+        self.experiment_by_id(rule_id)
+            .map_or(&[], |rule| self.experiment(rule).local_holdouts())
     }
 }
 
@@ -309,9 +458,9 @@ impl fmt::Debug for ProjectConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProjectConfig")
             .field("version", &self.version)
-            .field("revision", &self.revision)
-            .field("account_id", &self.account_id)
-            .field("project_id", &self.project_id)
+            .field("revision", &self.revision())
+            .field("account_id", &self.account_id())
+            .field("project_id", &self.project_id())
             .field("flags", &self.flags.len())
             .field("experiments", &self.experiment_count)
             .field("audiences", &self.audience_count)

@@ -42,6 +42,12 @@ pub enum DatafileError {
         /// The supported number of levels.
         limit: usize,
     },
+    /// The datafile text is longer than a config addresses.
+    #[error("Datafile is invalid - it is larger than {limit} bytes")]
+    TooLarge {
+        /// The largest supported size in bytes.
+        limit: u64,
+    },
     /// The datafile has more entities of one kind than fit the config's 32-bit indices.
     #[error("Datafile is invalid - it has more than {limit} {entity}")]
     TooManyEntities {

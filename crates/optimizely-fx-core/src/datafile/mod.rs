@@ -1,9 +1,11 @@
 //! Reading datafile JSON: the raw serde model, the supported versions and the rejection rules.
 //!
-//! [`ProjectConfig::parse`](crate::ProjectConfig::parse) is the entry point; this module turns
-//! the text into the raw model or a [`DatafileError`].
+//! [`ProjectConfig::parse`](crate::ProjectConfig::parse) is the entry point; this module
+//! checks the version and explains rejections as a [`DatafileError`].
 
 mod error;
+// Fields are only read by `Debug`: the model exists to name the property a rejection is about.
+#[allow(dead_code)]
 pub(crate) mod raw;
 
 pub use error::{DatafileError, DatafileWarning};
@@ -37,7 +39,7 @@ impl DatafileVersion {
         }
     }
 
-    fn from_datafile(version: &str) -> Option<Self> {
+    pub(crate) fn from_datafile(version: &str) -> Option<Self> {
         match version {
             "2" => Some(Self::V2),
             "3" => Some(Self::V3),
@@ -53,26 +55,18 @@ impl fmt::Display for DatafileVersion {
     }
 }
 
-/// Parses and checks the datafile text: JSON shape, version, integration keys.
-pub(crate) fn parse_raw(json: &str) -> Result<(RawDatafile, DatafileVersion), DatafileError> {
-    if !json.trim_start().starts_with('{') {
-        return Err(not_an_object(json));
+/// Rejects a text that is not a JSON object (serde would read an array positionally).
+pub(crate) fn check_is_object(json: &str) -> Result<(), DatafileError> {
+    match json.trim_start().starts_with('{') {
+        true => Ok(()),
+        false => Err(not_an_object(json)),
     }
-    let raw: RawDatafile = serde_json::from_str(json).map_err(|err| explain_failure(json, &err))?;
-    let version = DatafileVersion::from_datafile(&raw.version).ok_or_else(|| {
-        DatafileError::UnsupportedVersion {
-            version: raw.version.clone(),
-        }
-    })?;
-    if raw.integrations.iter().any(|i| i.key.is_none()) {
-        return Err(DatafileError::MissingIntegrationKey);
-    }
-    Ok((raw, version))
 }
 
 /// Builds the error for a failed parse. Runs only on failure, so it may parse again to learn
-/// more (the failing path, the version) without slowing the successful path down.
-fn explain_failure(json: &str, err: &serde_json::Error) -> DatafileError {
+/// more (the failing path, the version) without slowing the successful path down: the
+/// [`raw`] serde model, which accepts the same shapes as the config reader, names the path.
+pub(crate) fn explain_failure(json: &str, err: &serde_json::Error) -> DatafileError {
     match err.classify() {
         Category::Data => {
             if let Some(unsupported) = unsupported_version(json) {

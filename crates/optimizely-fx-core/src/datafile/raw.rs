@@ -1,5 +1,8 @@
 //! Serde shapes of the datafile JSON, as close to the wire as possible.
 //!
+//! The config is read by `config::read`, which accepts the same shapes; this model is only
+//! deserialized again after a rejection, to name the property at fault.
+//!
 //! Lenient where the official SDKs are lenient: unknown fields are ignored, missing or `null`
 //! arrays and objects are empty, and ids written as JSON numbers become their decimal string
 //! (the JavaScript SDK uses them as object keys, which has the same effect).

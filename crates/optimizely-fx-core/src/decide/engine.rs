@@ -4,9 +4,10 @@ use super::user::{UserData, UserProfile};
 use crate::bucketing;
 use crate::condition::ExperimentAudiences;
 use crate::condition_eval::audiences_match;
+use crate::config::text::Str;
 use crate::config::{
-    Experiment, ExperimentIndex, Flag, FlagIndex, Holdout, HoldoutIndex, ProjectConfig,
-    TrafficRange, VariationIndex,
+    Experiment, ExperimentIndex, Flag, FlagIndex, HoldoutIndex, NONE, ProjectConfig,
+    TrafficAllocation, VariationIndex,
 };
 use crate::diagnostics::{LogLevel, Trace, trace_reason};
 use std::fmt;
@@ -67,17 +68,18 @@ impl Resolution {
 pub(crate) struct FlagRun<'r, 'c, 't> {
     pub(crate) config: &'c ProjectConfig,
     pub(crate) user: &'r UserData,
-    pub(crate) flag: &'c Flag,
+    pub(crate) flag: Flag<'c>,
     pub(crate) flag_index: FlagIndex,
     pub(crate) bucketing_id: &'r str,
     pub(crate) profile: Option<&'r mut UserProfile>,
     pub(crate) trace: &'r mut Trace<'t>,
 }
 
-/// Which audience-evaluation wording applies (`experiment "<key>"` or `rule <n>`).
+/// Which audience-evaluation wording applies (`experiment "<key>"` or `rule <n>`); the key
+/// is resolved only when a line is written.
 #[derive(Clone, Copy)]
 enum AudienceSubject<'a> {
-    Experiment(&'a str),
+    Experiment(Str),
     Rule(&'a str),
 }
 
@@ -93,30 +95,40 @@ impl<'c> FlagRun<'_, 'c, '_> {
             return resolution;
         }
         let resolution = self.delivery_rules();
-        let (user_id, flag_key) = (&self.user.user_id, self.flag.key());
+        let (user_id, flag) = (&self.user.user_id, self.flag);
         if resolution.variation.is_some() {
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Debug,
-                format_args!("User {user_id} is in rollout of feature {flag_key}."),
+                "User {user_id} is in rollout of feature {}.",
+                flag.key()
             );
         } else {
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Debug,
-                format_args!("User {user_id} is not in rollout of feature {flag_key}."),
+                "User {user_id} is not in rollout of feature {}.",
+                flag.key()
             );
         }
         resolution
     }
 
-    /// A forced decision for `(flag, rule)` whose variation belongs to the flag.
-    #[inline]
-    pub(crate) fn forced_variation(&mut self, rule_key: Option<&str>) -> Option<VariationIndex> {
+    /// A forced decision for the flag (`rule: None`) or one of its rules, whose variation
+    /// belongs to the flag. Inlined: most users have no forced decisions, which costs one
+    /// comparison.
+    #[inline(always)]
+    pub(crate) fn forced_variation(
+        &mut self,
+        rule: Option<Experiment<'c>>,
+    ) -> Option<VariationIndex> {
         if self.user.forced_decisions.is_empty() {
             return None;
         }
-        self.lookup_forced_variation(rule_key)
+        self.lookup_forced_variation(rule.map(|rule| rule.key()))
     }
 
+    #[inline(never)]
     fn lookup_forced_variation(&mut self, rule_key: Option<&str>) -> Option<VariationIndex> {
         let (user, flag) = (self.user, self.flag);
         let flag_key = flag.key();
@@ -156,10 +168,12 @@ impl<'c> FlagRun<'_, 'c, '_> {
 
     fn experiment_rules(&mut self) -> Option<Resolution> {
         let flag = self.flag;
-        if flag.experiment_rules().is_empty() {
-            self.trace.reason(
+        if !flag.has_experiment_rules() {
+            trace_reason!(
+                self.trace,
                 LogLevel::Debug,
-                format_args!("Feature {} is not attached to any experiments.", flag.key()),
+                "Feature {} is not attached to any experiments.",
+                flag.key()
             );
             return None;
         }
@@ -184,21 +198,28 @@ impl<'c> FlagRun<'_, 'c, '_> {
     fn experiment_rule(&mut self, index: ExperimentIndex) -> Option<Option<Resolution>> {
         let config = self.config;
         let rule = config.experiment(index);
-        let variation = match self.forced_variation(Some(rule.key())) {
+        let variation = match self.forced_variation(Some(rule)) {
             Some(forced) => Some(forced),
             None => {
-                if let Some(resolution) = self.local_holdouts(rule) {
+                if rule.has_extras()
+                    && let Some(resolution) = self.local_holdouts(rule)
+                {
                     return Some(Some(resolution));
                 }
-                self.experiment_variation(index)
+                self.experiment_variation(rule)
             }
         }?;
         // The reference SDK re-reads the variation by key: first in the rule, then in the flag;
-        // when neither has it the flag falls through to its delivery rules.
-        let key = config.variation(variation).key();
-        let variation = config
-            .experiment_variation_by_key(index, key)
-            .or_else(|| self.flag_variation_by_key(key));
+        // when neither has it the flag falls through to its delivery rules. A variation of the
+        // rule whose key no other variation of the rule has is its own answer.
+        let variation = if rule.has_unique_variation_keys() && rule.has_variation(variation) {
+            Some(variation)
+        } else {
+            let key = config.variation(variation).key();
+            config
+                .experiment_variation_by_key(index, key)
+                .or_else(|| self.flag_variation_by_key(key))
+        };
         Some(variation.map(|variation| Resolution {
             rule: RuleRef::Experiment(index),
             variation: Some(variation),
@@ -214,7 +235,7 @@ impl<'c> FlagRun<'_, 'c, '_> {
             .find(|&v| self.config.variation(v).key() == key)
     }
 
-    fn local_holdouts(&mut self, rule: &'c Experiment) -> Option<Resolution> {
+    fn local_holdouts(&mut self, rule: Experiment<'c>) -> Option<Resolution> {
         rule.local_holdouts().iter().find_map(|&holdout| {
             self.holdout_variation(holdout)
                 .map(|variation| holdout_resolution(holdout, variation))
@@ -222,33 +243,37 @@ impl<'c> FlagRun<'_, 'c, '_> {
     }
 
     /// core.md §2.4: status, whitelist, sticky bucketing, audiences, CMAB, bucketing.
-    fn experiment_variation(&mut self, index: ExperimentIndex) -> Option<VariationIndex> {
+    fn experiment_variation(&mut self, experiment: Experiment<'c>) -> Option<VariationIndex> {
         let (config, user) = (self.config, self.user);
-        let experiment = config.experiment(index);
-        let key = experiment.key();
         if !experiment.is_running() {
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Info,
-                format_args!("Experiment {key} is not running."),
+                "Experiment {} is not running.",
+                experiment.key()
             );
             return None;
         }
-        if let Some(variation) = self.whitelisted_variation(experiment) {
+        // Whitelists, CMAB settings and groups are among the extras of an experiment.
+        let extras = experiment.has_extras();
+        if extras && let Some(variation) = self.whitelisted_variation(experiment) {
             return Some(variation);
         }
         if let Some(variation) = self.stored_variation(experiment) {
             return Some(variation);
         }
-        let subject = AudienceSubject::Experiment(key);
+        let subject = AudienceSubject::Experiment(experiment.data.key);
         if !self.in_audiences(experiment.audiences(), subject) {
             let user_id = &user.user_id;
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Info,
-                format_args!("User {user_id} does not meet conditions to be in experiment {key}."),
+                "User {user_id} does not meet conditions to be in experiment {}.",
+                experiment.key()
             );
             return None;
         }
-        let variation = if experiment.cmab().is_some() {
+        let variation = if extras && experiment.cmab().is_some() {
             self.trace.reason(
                 LogLevel::Info,
                 format_args!("CMAB is not supported in sync mode."),
@@ -260,27 +285,29 @@ impl<'c> FlagRun<'_, 'c, '_> {
         let user_id = &user.user_id;
         match variation {
             Some(variation) => {
-                let variation = config.variation(variation);
-                let variation_key = variation.key();
                 trace_reason!(
                     self.trace,
                     LogLevel::Info,
-                    "User {user_id} is in variation {variation_key} of experiment {key}."
+                    "User {user_id} is in variation {} of experiment {}.",
+                    config.variation(variation).key(),
+                    experiment.key()
                 );
                 if let Some(profile) = self.profile.as_deref_mut() {
-                    profile.record(experiment.id(), variation.id());
+                    profile.record(experiment.id(), config.variation(variation).id());
                 }
             }
-            None => self.trace.reason(
+            None => trace_reason!(
+                self.trace,
                 LogLevel::Debug,
-                format_args!("User {user_id} is in no variation of experiment {key}."),
+                "User {user_id} is in no variation of experiment {}.",
+                experiment.key()
             ),
         }
         variation
     }
 
-    fn whitelisted_variation(&mut self, experiment: &Experiment) -> Option<VariationIndex> {
-        if experiment.forced_variations().is_empty() {
+    fn whitelisted_variation(&mut self, experiment: Experiment<'_>) -> Option<VariationIndex> {
+        if !experiment.has_forced_variations() {
             return None;
         }
         let user_id = &self.user.user_id;
@@ -306,7 +333,7 @@ impl<'c> FlagRun<'_, 'c, '_> {
         }
     }
 
-    fn stored_variation(&mut self, experiment: &Experiment) -> Option<VariationIndex> {
+    fn stored_variation(&mut self, experiment: Experiment<'_>) -> Option<VariationIndex> {
         let config = self.config;
         let profile = self.profile.as_deref()?;
         let variation_id = profile.variation_for(experiment.id())?;
@@ -336,12 +363,16 @@ impl<'c> FlagRun<'_, 'c, '_> {
     }
 
     /// Group bucketing (mutually exclusive groups only), then bucketing into the experiment.
-    fn bucket_experiment(&mut self, experiment: &'c Experiment) -> Option<VariationIndex> {
-        if let Some(group_index) = experiment.mutex_group() {
+    fn bucket_experiment(&mut self, experiment: Experiment<'c>) -> Option<VariationIndex> {
+        if experiment.has_extras()
+            && let Some(group_index) = experiment.mutex_group()
+        {
             let group = self.config.group(group_index);
             let bucket = bucketing::bucket_value(self.bucketing_id, group.id());
-            let chosen =
-                find_range(group.traffic_allocation(), bucket).map(TrafficRange::entity_id);
+            let chosen = group
+                .traffic_allocation()
+                .range_for(bucket)
+                .map(|range| range.entity_id());
             let (user_id, key, group_id) = (&self.user.user_id, experiment.key(), group.id());
             match chosen {
                 None => {
@@ -368,51 +399,59 @@ impl<'c> FlagRun<'_, 'c, '_> {
                 ),
             }
         }
-        self.bucket(experiment.id(), experiment.traffic_allocation())
+        self.bucket(experiment.data.id, experiment.traffic_allocation())
     }
 
     /// Buckets into an allocation with `entity_id` as the hash suffix.
     fn bucket(
         &mut self,
-        entity_id: &str,
-        allocation: &[TrafficRange<VariationIndex>],
+        entity_id: Str,
+        allocation: TrafficAllocation<'_, VariationIndex>,
     ) -> Option<VariationIndex> {
-        let bucket = bucketing::bucket_value(self.bucketing_id, entity_id);
+        let hash = bucketing::murmur3_x86_32_concat(
+            self.bucketing_id.as_bytes(),
+            self.config.bytes(entity_id),
+            bucketing::HASH_SEED,
+        );
+        let bucket = bucketing::scale_hash(hash);
         let user_id = &self.user.user_id;
         trace_reason!(
             self.trace,
             LogLevel::Debug,
             "Assigned bucket {bucket} to user with bucketing ID {user_id}."
         );
-        let range = find_range(allocation, bucket)?;
-        if range.target().is_none() && !range.entity_id().is_empty() {
+        let range = allocation.range_data_for(bucket)?;
+        if range.target == NONE && !range.entity_id.is_empty() {
             self.trace.reason(
                 LogLevel::Warn,
                 format_args!("Bucketed into an invalid variation ID. Returning null."),
             );
         }
-        range.target()
+        (range.target != NONE).then_some(VariationIndex(range.target))
     }
 
-    #[inline]
+    /// Whether the user is in the audiences, with the evaluation traced when anything is
+    /// recorded. Inlined: most rules target everyone, which costs one comparison.
+    #[inline(always)]
     fn in_audiences(
         &mut self,
-        audiences: &ExperimentAudiences,
+        audiences: ExperimentAudiences<'_>,
         subject: AudienceSubject<'_>,
     ) -> bool {
-        if self.trace.is_silent() {
-            return audiences_match(self.config, audiences, self.user, self.trace);
+        match self.trace.is_silent() {
+            true if audiences.matches_everyone() => true,
+            true => audiences_match(self.config, audiences, self.user, self.trace),
+            false => self.in_audiences_traced(audiences, subject),
         }
-        self.in_audiences_traced(audiences, subject)
     }
 
     fn in_audiences_traced(
         &mut self,
-        audiences: &ExperimentAudiences,
+        audiences: ExperimentAudiences<'_>,
         subject: AudienceSubject<'_>,
     ) -> bool {
         let (kind, name) = match subject {
-            AudienceSubject::Experiment(key) => ("experiment", key),
+            AudienceSubject::Experiment(key) => ("experiment", self.config.str(key)),
             AudienceSubject::Rule(logging_key) => ("rule", logging_key),
         };
         self.trace.reason(
@@ -434,36 +473,42 @@ impl<'c> FlagRun<'_, 'c, '_> {
     /// core.md §2.5.
     fn holdout_variation(&mut self, index: HoldoutIndex) -> Option<VariationIndex> {
         let (config, user) = (self.config, self.user);
-        let holdout: &Holdout = config.holdout(index);
-        let key = holdout.key();
+        let holdout = config.holdout(index);
         if !holdout.is_running() {
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Info,
-                format_args!("Holdout {key} is not running."),
+                "Holdout {} is not running.",
+                holdout.key()
             );
             return None;
         }
         let user_id = &user.user_id;
-        if !self.in_audiences(holdout.audiences(), AudienceSubject::Experiment(key)) {
-            self.trace.reason(
+        let subject = AudienceSubject::Experiment(holdout.data.key);
+        if !self.in_audiences(holdout.audiences(), subject) {
+            trace_reason!(
+                self.trace,
                 LogLevel::Info,
-                format_args!("User {user_id} does not meet conditions for holdout {key}."),
+                "User {user_id} does not meet conditions for holdout {}.",
+                holdout.key()
             );
             return None;
         }
-        self.trace.reason(
+        trace_reason!(
+            self.trace,
             LogLevel::Info,
-            format_args!("User {user_id} meets conditions for holdout {key}."),
+            "User {user_id} meets conditions for holdout {}.",
+            holdout.key()
         );
-        let variation = self.bucket(holdout.id(), holdout.traffic_allocation());
+        let variation = self.bucket(holdout.data.id, holdout.traffic_allocation());
         match variation {
             Some(variation) => {
-                let variation_key = config.variation(variation).key();
-                self.trace.reason(
+                trace_reason!(
+                    self.trace,
                     LogLevel::Info,
-                    format_args!(
-                        "User {user_id} is in variation {variation_key} of holdout {key}."
-                    ),
+                    "User {user_id} is in variation {} of holdout {}.",
+                    config.variation(variation).key(),
+                    holdout.key()
                 );
             }
             None => self.trace.reason(
@@ -477,29 +522,32 @@ impl<'c> FlagRun<'_, 'c, '_> {
     /// core.md §2.3 step 4.
     fn delivery_rules(&mut self) -> Resolution {
         let flag = self.flag;
-        let flag_key = flag.key();
-        if flag.rollout_id().is_empty() {
-            self.trace.reason(
+        if flag.data.rollout_id.is_empty() {
+            trace_reason!(
+                self.trace,
                 LogLevel::Debug,
-                format_args!("There is no rollout of feature {flag_key}."),
+                "There is no rollout of feature {}.",
+                flag.key()
             );
             return Resolution::NONE_FROM_ROLLOUT;
         }
         let Some(rollout) = flag.rollout() else {
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Error,
-                format_args!(
-                    "Invalid rollout ID {} attached to feature {flag_key}",
-                    flag.rollout_id()
-                ),
+                "Invalid rollout ID {} attached to feature {}",
+                flag.rollout_id(),
+                flag.key()
             );
             return Resolution::NONE_FROM_ROLLOUT;
         };
         let rules = self.config.rollout(rollout).rules();
         if rules.is_empty() {
-            self.trace.reason(
+            trace_reason!(
+                self.trace,
                 LogLevel::Error,
-                format_args!("Rollout of feature {flag_key} has no experiments"),
+                "Rollout of feature {} has no experiments",
+                flag.key()
             );
             return Resolution::NONE_FROM_ROLLOUT;
         }
@@ -530,17 +578,20 @@ impl<'c> FlagRun<'_, 'c, '_> {
                 source: DecisionSource::Rollout,
             })
         };
-        if let Some(variation) = self.forced_variation(Some(rule.key())) {
+        if let Some(variation) = self.forced_variation(Some(rule)) {
             return decided(variation);
         }
-        if let Some(resolution) = self.local_holdouts(rule) {
+        if rule.has_extras()
+            && let Some(resolution) = self.local_holdouts(rule)
+        {
             return DeliveryOutcome::Decided(resolution);
         }
         let mut number_buffer = itoa_buffer();
-        let logging_key = if everyone_else {
-            "Everyone Else"
-        } else {
-            write_number(&mut number_buffer, position + 1)
+        let logging_key = match (everyone_else, self.trace.is_silent()) {
+            (true, _) => "Everyone Else",
+            // Written only when a line quotes it.
+            (false, true) => "",
+            (false, false) => write_number(&mut number_buffer, position + 1),
         };
         let user_id = &user.user_id;
         if !self.in_audiences(rule.audiences(), AudienceSubject::Rule(logging_key)) {
@@ -556,7 +607,7 @@ impl<'c> FlagRun<'_, 'c, '_> {
             LogLevel::Debug,
             format_args!("User {user_id} meets conditions for targeting rule {logging_key}."),
         );
-        match self.bucket(rule.id(), rule.traffic_allocation()) {
+        match self.bucket(rule.data.id, rule.traffic_allocation()) {
             Some(variation) => {
                 self.trace.reason(
                     LogLevel::Debug,
@@ -590,13 +641,6 @@ fn holdout_resolution(holdout: HoldoutIndex, variation: VariationIndex) -> Resol
         variation: Some(variation),
         source: DecisionSource::Holdout,
     }
-}
-
-/// The first range whose exclusive end is above `bucket`.
-fn find_range<T: Copy>(allocation: &[TrafficRange<T>], bucket: u32) -> Option<&TrafficRange<T>> {
-    allocation
-        .iter()
-        .find(|range| bucket < range.end_of_range())
 }
 
 /// A stack buffer for formatting a rule position without allocating.

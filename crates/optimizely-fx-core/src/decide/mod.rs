@@ -128,8 +128,14 @@ impl Decision {
     pub fn experiment_id<'c>(&self, config: &'c ProjectConfig) -> Option<&'c str> {
         match self.origin.in_config(config)?.0 {
             RuleRef::None => None,
-            RuleRef::Experiment(index) => config.experiments().get(index.get()).map(|e| e.id()),
-            RuleRef::Holdout(index) => config.holdouts().get(index.get()).map(|h| h.id()),
+            RuleRef::Experiment(index) => {
+                let experiment = config.experiments.get(index.get())?;
+                Some(config.str(experiment.id))
+            }
+            RuleRef::Holdout(index) => {
+                let holdout = config.holdouts.get(index.get())?;
+                Some(config.str(holdout.id))
+            }
         }
     }
 
@@ -137,7 +143,8 @@ impl Decision {
     /// `config`).
     pub fn variation_id<'c>(&self, config: &'c ProjectConfig) -> Option<&'c str> {
         let index = self.origin.in_config(config)?.1?;
-        config.variations().get(index.get()).map(|v| v.id())
+        let variation = config.variations.get(index.get())?;
+        Some(config.str(variation.id))
     }
 
     /// The impression's `campaign_id`: the rule's `layerId`, or the rule's (or holdout's) id
@@ -146,12 +153,12 @@ impl Decision {
     pub fn campaign_id<'c>(&self, config: &'c ProjectConfig) -> Option<&'c str> {
         match self.origin.in_config(config)?.0 {
             RuleRef::Experiment(index) => {
-                let rule = config.experiments().get(index.get())?;
-                Some(
-                    Some(rule.layer_id())
-                        .filter(|l| !l.is_empty())
-                        .unwrap_or(rule.id()),
-                )
+                let rule = config.experiments.get(index.get())?;
+                let id = match rule.layer_id.is_empty() {
+                    true => rule.id,
+                    false => rule.layer_id,
+                };
+                Some(config.str(id))
             }
             _ => self.experiment_id(config),
         }
@@ -301,7 +308,8 @@ impl<'a> Decider<'a> {
         let config = self.config;
         let mut decisions = Vec::with_capacity(config.flag_count());
         for index in 0..config.flag_count() {
-            let decision = self.decide_flag(FlagIndex(index as u32));
+            let index = FlagIndex(index as u32);
+            let decision = self.decide_flag(index, config.flag(index).key());
             if self.keeps(&decision) {
                 decisions.push(decision);
             }
@@ -318,7 +326,7 @@ impl<'a> Decider<'a> {
 
     fn decide_key(&mut self, flag_key: &str) -> Decision {
         match self.config.flag_by_key(flag_key) {
-            Some(index) => self.decide_flag(index),
+            Some(index) => self.decide_flag(index, flag_key),
             None => {
                 if let Some(log) = self.log.as_deref_mut()
                     && log.enabled(LogLevel::Error)
@@ -333,15 +341,16 @@ impl<'a> Decider<'a> {
         }
     }
 
-    fn decide_flag(&mut self, flag_index: FlagIndex) -> Decision {
+    /// Decides the flag at `flag_index`, whose key is `flag_key`.
+    fn decide_flag(&mut self, flag_index: FlagIndex, flag_key: &str) -> Decision {
         let mut reasons = Vec::new();
         let wants_reasons = self.options.contains(DecideOptions::INCLUDE_REASONS);
-        let mut no_log = ();
-        let log: &mut dyn LogSink = match self.log.as_deref_mut() {
-            Some(log) => log,
-            None => &mut no_log,
+        let mut nowhere = ();
+        let reasons_sink = wants_reasons.then_some(&mut reasons);
+        let mut trace = match self.log.as_deref_mut() {
+            Some(log) => Trace::new(reasons_sink, log),
+            None => Trace::unlogged(reasons_sink, &mut nowhere),
         };
-        let mut trace = Trace::new(wants_reasons.then_some(&mut reasons), log);
         let profile = match self
             .options
             .contains(DecideOptions::IGNORE_USER_PROFILE_SERVICE)
@@ -349,25 +358,23 @@ impl<'a> Decider<'a> {
             true => None,
             false => self.profile.as_deref_mut(),
         };
-        let decision = resolve_and_build(
+        let mut decision = resolve_and_build(
             self.config,
             self.user,
-            flag_index,
+            (flag_index, flag_key),
             self.options,
             profile,
             &mut trace,
         );
-        Decision {
-            reasons,
-            ..decision
-        }
+        decision.reasons = reasons;
+        decision
     }
 }
 
 fn resolve_and_build(
     config: &ProjectConfig,
     user: &UserData,
-    flag_index: FlagIndex,
+    (flag_index, flag_key): (FlagIndex, &str),
     options: DecideOptions,
     profile: Option<&mut UserProfile>,
     trace: &mut Trace<'_>,
@@ -396,13 +403,20 @@ fn resolve_and_build(
         },
         None => run.resolve_after_flag_forced(),
     };
-    build_decision(config, user, flag_index, resolution, options, run.trace)
+    build_decision(
+        config,
+        user,
+        (flag_index, flag_key),
+        resolution,
+        options,
+        run.trace,
+    )
 }
 
 fn build_decision(
     config: &ProjectConfig,
     user: &UserData,
-    flag_index: FlagIndex,
+    (flag_index, flag_key): (FlagIndex, &str),
     resolution: Resolution,
     options: DecideOptions,
     trace: &mut Trace<'_>,
@@ -410,7 +424,8 @@ fn build_decision(
     let flag = config.flag(flag_index);
     let variation = resolution.variation.map(|index| config.variation(index));
     let enabled = variation.is_some_and(|v| v.feature_enabled());
-    let variables = if options.contains(DecideOptions::EXCLUDE_VARIABLES) {
+    let no_variables = flag.data.variables.len == 0;
+    let variables = if no_variables || options.contains(DecideOptions::EXCLUDE_VARIABLES) {
         Variables::new()
     } else {
         variables::decision_variables(config, flag, resolution.variation, enabled, trace)
@@ -428,12 +443,11 @@ fn build_decision(
     trace_log!(
         trace,
         LogLevel::Info,
-        "Feature {} is {user_enabled_text} for user {}.",
-        flag.key(),
+        "Feature {flag_key} is {user_enabled_text} for user {}.",
         user.user_id
     );
     Decision {
-        flag_key: flag.key().to_owned(),
+        flag_key: flag_key.to_owned(),
         variation_key: variation.map(|v| v.key().to_owned()),
         enabled,
         variables,

@@ -321,6 +321,13 @@ impl UserData {
             .is_some_and(|segments| segments.iter().any(|s| s == segment))
     }
 
+    /// Whether the user has no attribute and qualifies for no segment, so that every
+    /// audience evaluates for them as for any such user.
+    #[inline]
+    pub(crate) fn is_blank(&self) -> bool {
+        self.attributes.is_empty() && self.qualified_segments.as_ref().is_none_or(Vec::is_empty)
+    }
+
     /// The id used for bucketing: the `$opt_bucketing_id` attribute when it is a string, else
     /// the user id. The second value is false when the attribute is present but not a string.
     pub(crate) fn bucketing_id(&self) -> (&str, bool) {

@@ -96,7 +96,7 @@ pub(crate) struct FlagVariableSets {
 }
 
 impl FlagVariableSets {
-    fn build(config: &ProjectConfig, flag: &Flag, trace: &mut Trace<'_>) -> Self {
+    fn build(config: &ProjectConfig, flag: Flag<'_>, trace: &mut Trace<'_>) -> Self {
         let by_variation = flag
             .variations()
             .iter()
@@ -121,17 +121,18 @@ impl FlagVariableSets {
 /// enabled and sets the variable, else the default.
 pub(crate) fn decision_variables(
     config: &ProjectConfig,
-    flag: &Flag,
+    flag: Flag<'_>,
     variation: Option<VariationIndex>,
     enabled: bool,
     trace: &mut Trace<'_>,
 ) -> Variables {
-    if flag.variables().is_empty() {
+    if flag.data.variables.len == 0 {
         return Variables::new();
     }
     let sets = flag
+        .data
         .variable_sets
-        .get_or_init(|| FlagVariableSets::build(config, flag, trace));
+        .get_or_init(|| Box::new(FlagVariableSets::build(config, flag, trace)));
     match variation.filter(|_| enabled) {
         None => sets.defaults.clone(),
         Some(index) => match sets.of(index) {
@@ -145,13 +146,12 @@ pub(crate) fn decision_variables(
 /// Casts every variable of `flag` for an enabled `variation` (or the defaults for `None`).
 fn compute_variables(
     config: &ProjectConfig,
-    flag: &Flag,
+    flag: Flag<'_>,
     variation: Option<VariationIndex>,
     trace: &mut Trace<'_>,
 ) -> Variables {
     let variation = variation.map(|index| config.variation(index));
     flag.variables()
-        .iter()
         .map(|variable| {
             let raw = match variation.and_then(|v| v.variable_usage(variable.id())) {
                 Some(usage) => usage.value(),
@@ -163,8 +163,8 @@ fn compute_variables(
         .collect()
 }
 
-fn typed_value(variable: &Variable, raw: &str, trace: &mut Trace<'_>) -> Value {
-    let cast = cast_variable(variable.variable_type(), raw);
+fn typed_value(variable: Variable<'_>, raw: &str, trace: &mut Trace<'_>) -> Value {
+    let cast = cast_variable(&variable.variable_type(), raw);
     if cast.is_none() {
         trace.log(
             LogLevel::Error,
@@ -194,7 +194,7 @@ fn typed_value(variable: &Variable, raw: &str, trace: &mut Trace<'_>) -> Value {
 /// assert_eq!(cast_variable(&VariableType::Boolean, "True"), None);
 /// assert_eq!(cast_variable(&VariableType::Json, r#"{"a":1}"#), Some(json!({"a": 1})));
 /// ```
-pub fn cast_variable(variable_type: &VariableType, raw: &str) -> Option<Value> {
+pub fn cast_variable(variable_type: &VariableType<'_>, raw: &str) -> Option<Value> {
     match variable_type {
         VariableType::Boolean => match raw {
             "true" => Some(Value::Bool(true)),

@@ -1,0 +1,1754 @@
+//! Datafile JSON → the config's arenas, in one pass over the text.
+//!
+//! The JSON parser lends every string without escapes as a slice of the datafile text, which
+//! becomes a [`Str`] range of it: ids and keys are never copied. Audience conditions are
+//! compiled into their trees as they are read. What cannot be resolved yet (references
+//! between entities, which the datafile may list in any order) is resolved by `build`.
+//!
+//! The shapes accepted are those of the serde model in `datafile::raw` (which is kept to
+//! explain a rejection): unknown fields are ignored, missing or `null` lists are empty, ids
+//! may be JSON numbers, a repeated field is an error.
+
+use super::entities::{
+    AttributeData, AudienceData, CmabData, EventData, ExperimentOrigin, ExperimentRecord, FlagData,
+    ForcedData, GroupData, GroupIndex, HoldoutData, NONE, RangeData, RolloutData, RolloutIndex,
+    RuleRefData, Span, UsageData, VariableData, VariationData, VariationIndex,
+};
+use super::text::{Interner, OptStr, Str};
+use crate::condition::{
+    AudiencesData, ConditionSink, ConditionsOutcome, LeafData, Node, RefData, Scratch, Target,
+    compile_id_list,
+};
+use crate::datafile::raw::{EndOfRange, number_to_string};
+use crate::datafile::{self, DatafileError, DatafileVersion};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::fmt;
+
+/// The experiment lists of a datafile, in the order the config arranges them.
+const TOP_LEVEL: usize = 0;
+const GROUP_MEMBERS: usize = 1;
+const ROLLOUT_RULES: usize = 2;
+
+/// A legacy audience, whose string-encoded conditions are compiled only if no typed
+/// audience overrides it.
+pub(super) struct LegacyAudience {
+    pub(super) id: Str,
+    pub(super) name: OptStr,
+    pub(super) conditions: LegacyConditions,
+}
+
+pub(super) enum LegacyConditions {
+    /// Absent or `null`.
+    Null,
+    /// A string: a range of the datafile text, or of the side text for escaped strings.
+    Text {
+        in_side_text: bool,
+        start: u32,
+        len: u32,
+    },
+    /// Any other JSON value.
+    Json(Value),
+}
+
+/// An audience as read, with the ODP segments its conditions use (a range of the segment
+/// list, which only the build needs).
+pub(super) struct ReadAudience {
+    pub(super) data: AudienceData,
+    pub(super) segments: Span,
+}
+
+/// A holdout as read, with whether its conditions nest too deeply.
+pub(super) struct ReadHoldout {
+    pub(super) data: HoldoutData,
+    pub(super) too_deep: bool,
+}
+
+/// The first `odp` integration.
+pub(super) struct ReadOdp {
+    pub(super) host: OptStr,
+    pub(super) public_key: OptStr,
+    pub(super) pixel_url: OptStr,
+}
+
+/// Everything read from the datafile, references still unresolved.
+pub(super) struct Parts<'t> {
+    pub(super) interner: Interner<'t>,
+    /// Escaped legacy audience condition strings.
+    pub(super) side_text: String,
+    pub(super) scratch: Scratch,
+    pub(super) version: DatafileVersion,
+    pub(super) account_id: Str,
+    pub(super) project_id: Str,
+    pub(super) revision: Str,
+    pub(super) sdk_key: OptStr,
+    pub(super) environment_key: OptStr,
+    pub(super) region: OptStr,
+    pub(super) bot_filtering: Option<bool>,
+    pub(super) anonymize_ip: Option<bool>,
+    pub(super) send_flag_decisions: Option<bool>,
+
+    /// Top-level experiments, group members and delivery rules.
+    pub(super) experiments: [Vec<ExperimentRecord>; 3],
+    /// How many of the experiments are delivery rules (set when they are put in order).
+    pub(super) experiments_in_rollouts: usize,
+    /// Per list, the first experiment whose audience conditions nest too deeply.
+    pub(super) too_deep_experiment: [Option<String>; 3],
+    /// Member spans are ranges of the group member list.
+    pub(super) groups: Vec<GroupData>,
+    /// Rule spans are ranges of the delivery rule list.
+    pub(super) rollouts: Vec<RolloutData>,
+    pub(super) holdouts: [Vec<ReadHoldout>; 2],
+    pub(super) flags: Vec<FlagData>,
+    pub(super) variables: Vec<VariableData>,
+    pub(super) rule_refs: Vec<RuleRefData>,
+    pub(super) typed_audiences: Vec<ReadAudience>,
+    pub(super) too_deep_typed_audience: Option<usize>,
+    pub(super) legacy_audiences: Vec<LegacyAudience>,
+    pub(super) attributes: Vec<AttributeData>,
+    pub(super) events: Vec<EventData>,
+    pub(super) odp: Option<ReadOdp>,
+
+    pub(super) variations: Vec<VariationData>,
+    pub(super) usages: Vec<UsageData>,
+    pub(super) ranges: Vec<RangeData>,
+    /// Whitelist entries, each experiment's entries together, unsorted.
+    pub(super) forced: Vec<ForcedData>,
+    pub(super) cmabs: Vec<CmabData>,
+    pub(super) strs: Vec<Str>,
+    /// The ODP segments of audience conditions.
+    pub(super) segments: Vec<Str>,
+    /// Experiment and holdout variation lists, in the order read.
+    pub(super) variation_refs: Vec<VariationIndex>,
+    pub(super) nodes: Vec<Node>,
+    pub(super) leaves: Vec<LeafData>,
+    pub(super) refs: Vec<RefData>,
+}
+
+/// Reads `text`: the datafile's shape, version and integration keys are checked; conditions
+/// nested too deeply are reported by `build`, which knows the order the official SDKs report
+/// them in.
+pub(super) fn read(text: &str) -> Result<Parts<'_>, DatafileError> {
+    datafile::check_is_object(text)?;
+    let mut reader = Reader::new(text);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    Object(TopLevel(&mut reader))
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .map_err(|err| datafile::explain_failure(text, &err))?;
+    let version_text = reader.parts.interner.strings().get(reader.version);
+    let version = DatafileVersion::from_datafile(version_text).ok_or_else(|| {
+        DatafileError::UnsupportedVersion {
+            version: version_text.to_owned(),
+        }
+    })?;
+    if reader.integration_without_key {
+        return Err(DatafileError::MissingIntegrationKey);
+    }
+    Ok(reader.into_parts(version))
+}
+
+/// Whether the text has the shape of a datafile (whatever its version), for comparing the
+/// reader with the serde model.
+#[cfg(test)]
+pub(super) fn shape_is_accepted(text: &str) -> bool {
+    let mut reader = Reader::new(text);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    Object(TopLevel(&mut reader))
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .is_ok()
+}
+
+/// The parts being filled, with state that only reading needs.
+struct Reader<'t> {
+    parts: Parts<'t>,
+    version: Str,
+    integration_without_key: bool,
+    /// `audienceIds` of the entity being read (kept only when it has no `audienceConditions`).
+    audience_ids: Vec<Str>,
+}
+
+impl<'t> Reader<'t> {
+    fn new(text: &'t str) -> Self {
+        Reader {
+            parts: Parts {
+                interner: Interner::new(text),
+                side_text: String::new(),
+                scratch: Scratch::default(),
+                version: DatafileVersion::V4,
+                account_id: Str::EMPTY,
+                project_id: Str::EMPTY,
+                revision: Str::EMPTY,
+                sdk_key: OptStr::NONE,
+                environment_key: OptStr::NONE,
+                region: OptStr::NONE,
+                bot_filtering: None,
+                anonymize_ip: None,
+                send_flag_decisions: None,
+                experiments: Default::default(),
+                experiments_in_rollouts: 0,
+                too_deep_experiment: Default::default(),
+                groups: Vec::new(),
+                rollouts: Vec::new(),
+                holdouts: Default::default(),
+                flags: Vec::new(),
+                variables: Vec::new(),
+                rule_refs: Vec::new(),
+                typed_audiences: Vec::new(),
+                too_deep_typed_audience: None,
+                legacy_audiences: Vec::new(),
+                attributes: Vec::new(),
+                events: Vec::new(),
+                odp: None,
+                variations: Vec::new(),
+                usages: Vec::new(),
+                ranges: Vec::new(),
+                forced: Vec::new(),
+                cmabs: Vec::new(),
+                strs: Vec::new(),
+                segments: Vec::new(),
+                variation_refs: Vec::new(),
+                nodes: Vec::new(),
+                leaves: Vec::new(),
+                refs: Vec::new(),
+            },
+            version: Str::EMPTY,
+            integration_without_key: false,
+            audience_ids: Vec::new(),
+        }
+    }
+
+    fn into_parts(self, version: DatafileVersion) -> Parts<'t> {
+        Parts {
+            version,
+            ..self.parts
+        }
+    }
+
+    fn interner(&mut self) -> &mut Interner<'t> {
+        &mut self.parts.interner
+    }
+
+    fn condition_sink(&mut self) -> ConditionSink<'_, 't> {
+        let parts = &mut self.parts;
+        ConditionSink {
+            interner: &mut parts.interner,
+            nodes: &mut parts.nodes,
+            leaves: &mut parts.leaves,
+            refs: &mut parts.refs,
+            segments: &mut parts.segments,
+            scratch: &mut parts.scratch,
+        }
+    }
+
+    /// Targeting from `audienceConditions` when present (and not `null`), else from the
+    /// `audienceIds` just read.
+    fn audiences(&mut self, conditions: Option<ConditionsOutcome>) -> (AudiencesData, bool) {
+        if let Some(outcome) = conditions {
+            let data = AudiencesData {
+                root: outcome.root,
+                json: outcome.json,
+            };
+            return (data, outcome.too_deep);
+        }
+        let ids = std::mem::take(&mut self.audience_ids);
+        let json = self.condition_sink().id_list_json(&ids);
+        let parts = &mut self.parts;
+        let root = compile_id_list(
+            &mut parts.nodes,
+            &mut parts.refs,
+            parts.interner.strings(),
+            &ids,
+        );
+        self.audience_ids = ids;
+        (AudiencesData { root, json }, false)
+    }
+}
+
+// ----- generic pieces -----
+
+/// A JSON object read field by field.
+trait ObjectReader<'de> {
+    type Value;
+    const FIELDS: &'static [&'static str];
+    /// The fields without which the object is rejected.
+    const REQUIRED: &'static [usize] = &[];
+
+    /// Reads the value of known field `field`.
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error>;
+
+    /// The object, once every field is read.
+    fn finish<E: de::Error>(self) -> Result<Self::Value, E>;
+}
+
+struct Object<R>(R);
+
+impl<'de, R: ObjectReader<'de>> DeserializeSeed<'de> for Object<R> {
+    type Value = R::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<R::Value, D::Error> {
+        deserializer.deserialize_struct("entity", R::FIELDS, self)
+    }
+}
+
+impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
+    type Value = R::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<R::Value, A::Error> {
+        let mut seen = 0u64;
+        while let Some(field) = map.next_key_seed(FieldName(R::FIELDS))? {
+            let Some(field) = field else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if seen & (1 << field) != 0 {
+                return Err(de::Error::duplicate_field(R::FIELDS[field]));
+            }
+            seen |= 1 << field;
+            self.0.field(field, &mut map)?;
+        }
+        if let Some(&missing) = R::REQUIRED.iter().find(|&&f| seen & (1 << f) == 0) {
+            return Err(de::Error::missing_field(R::FIELDS[missing]));
+        }
+        self.0.finish()
+    }
+
+    /// Serde's derived structs also read a JSON array, as the fields in order; the serde
+    /// model did, so this reader does too.
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<R::Value, A::Error> {
+        let mut fields = Positional {
+            seq: &mut seq,
+            ended: false,
+        };
+        for field in 0..R::FIELDS.len() {
+            self.0.field(field, &mut fields)?;
+            if fields.ended && R::REQUIRED.contains(&field) {
+                return Err(de::Error::invalid_length(field, &"more fields"));
+            }
+        }
+        self.0.finish()
+    }
+}
+
+/// The elements of an array read as the values of an object's fields; once the array ends,
+/// the remaining fields read as `null` (their default).
+struct Positional<'s, S> {
+    seq: &'s mut S,
+    ended: bool,
+}
+
+impl<'de, S: SeqAccess<'de>> MapAccess<'de> for Positional<'_, S> {
+    type Error = S::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        _: K,
+    ) -> Result<Option<K::Value>, S::Error> {
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, S::Error> {
+        let mut seed = Some(seed);
+        if !self.ended {
+            match self.seq.next_element_seed(Taken(&mut seed))? {
+                Some(value) => return Ok(value),
+                None => self.ended = true,
+            }
+        }
+        match seed {
+            Some(seed) => seed.deserialize(de::value::UnitDeserializer::new()),
+            None => Err(de::Error::custom("a field was read twice")),
+        }
+    }
+}
+
+/// A seed that is still there if the array had no element for it.
+struct Taken<'s, V>(&'s mut Option<V>);
+
+impl<'de, V: DeserializeSeed<'de>> DeserializeSeed<'de> for Taken<'_, V> {
+    type Value = V::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
+        match self.0.take() {
+            Some(seed) => seed.deserialize(deserializer),
+            None => Err(de::Error::custom("a field was read twice")),
+        }
+    }
+}
+
+/// A key, as its position among the fields known (`None`: an unknown field).
+struct FieldName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldName {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|&name| name == v))
+    }
+}
+
+/// Reads the elements of a JSON array, one at a time.
+trait Elements<'de> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error>;
+}
+
+/// A JSON array, or `null` for none.
+struct List<E>(E);
+
+impl<'de, E: Elements<'de>> DeserializeSeed<'de> for List<E> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, E: Elements<'de>> Visitor<'de> for List<E> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array or null")
+    }
+
+    fn visit_none<Er: de::Error>(self) -> Result<(), Er> {
+        Ok(())
+    }
+
+    fn visit_unit<Er: de::Error>(self) -> Result<(), Er> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Element(&mut self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct Element<'e, E>(&'e mut E);
+
+impl<'de, E: Elements<'de>> DeserializeSeed<'de> for Element<'_, E> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.0.element(deserializer)
+    }
+}
+
+/// A JSON string as a [`Str`].
+struct Text<'i, 't>(&'i mut Interner<'t>);
+
+impl<'de> DeserializeSeed<'de> for Text<'_, '_> {
+    type Value = Str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Str, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text<'_, '_> {
+    type Value = Str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Str, E> {
+        Ok(self.0.intern(v))
+    }
+}
+
+/// An id or key: a JSON string, or a JSON number read as its decimal text.
+struct Id<'i, 't>(&'i mut Interner<'t>);
+
+impl<'de> DeserializeSeed<'de> for Id<'_, '_> {
+    type Value = Str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Str, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Id<'_, '_> {
+    type Value = Str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Str, E> {
+        Ok(self.0.intern(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Str, E> {
+        Ok(self.0.format(format_args!("{v}")))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Str, E> {
+        Ok(self.0.format(format_args!("{v}")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Str, E> {
+        Ok(self.0.copy(&number_to_string(v)))
+    }
+}
+
+/// `null` or a value read by the seed `S`.
+struct Nullable<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Nullable<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Nullable<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(deserializer).map(Some)
+    }
+}
+
+/// A variable value: any JSON, kept only when it is a string (the official SDKs cast
+/// anything else to null).
+struct StringValue<'i, 't>(&'i mut Interner<'t>);
+
+impl<'de> DeserializeSeed<'de> for StringValue<'_, '_> {
+    type Value = OptStr;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<OptStr, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringValue<'_, '_> {
+    type Value = OptStr;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<OptStr, E> {
+        Ok(Some(self.0.intern(v)).into())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<OptStr, E> {
+        Ok(OptStr::NONE)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<OptStr, E> {
+        Ok(OptStr::NONE)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<OptStr, E> {
+        Ok(OptStr::NONE)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<OptStr, E> {
+        Ok(OptStr::NONE)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<OptStr, E> {
+        Ok(OptStr::NONE)
+    }
+
+    // Arrays and objects are read as JSON values, which keeps the parser's depth limit.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OptStr, A::Error> {
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(OptStr::NONE)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OptStr, A::Error> {
+        while map.next_entry::<IgnoredAny, Value>()?.is_some() {}
+        Ok(OptStr::NONE)
+    }
+}
+
+/// A list of ids or keys, appended to a list of [`Str`]s.
+struct Ids<'v, 'i, 't> {
+    interner: &'i mut Interner<'t>,
+    out: &'v mut Vec<Str>,
+}
+
+impl<'de> Elements<'de> for Ids<'_, '_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let id = Id(self.interner).deserialize(deserializer)?;
+        self.out.push(id);
+        Ok(())
+    }
+}
+
+/// Reads a list of ids into the shared string list; returns its span there.
+fn id_list<'de, A: MapAccess<'de>>(reader: &mut Reader<'_>, map: &mut A) -> Result<Span, A::Error> {
+    let parts = &mut reader.parts;
+    let start = parts.strs.len();
+    map.next_value_seed(List(Ids {
+        interner: &mut parts.interner,
+        out: &mut parts.strs,
+    }))?;
+    Ok(Span::from(start, parts.strs.len()))
+}
+
+fn opt_text<'de, A: MapAccess<'de>>(
+    reader: &mut Reader<'_>,
+    map: &mut A,
+) -> Result<OptStr, A::Error> {
+    Ok(map
+        .next_value_seed(Nullable(Text(reader.interner())))?
+        .into())
+}
+
+fn opt_id<'de, A: MapAccess<'de>>(
+    reader: &mut Reader<'_>,
+    map: &mut A,
+) -> Result<OptStr, A::Error> {
+    Ok(map.next_value_seed(Nullable(Id(reader.interner())))?.into())
+}
+
+fn id<'de, A: MapAccess<'de>>(reader: &mut Reader<'_>, map: &mut A) -> Result<Str, A::Error> {
+    map.next_value_seed(Id(reader.interner()))
+}
+
+// ----- top level -----
+
+struct TopLevel<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> ObjectReader<'de> for TopLevel<'_, '_> {
+    type Value = ();
+    const FIELDS: &'static [&'static str] = &[
+        "version",
+        "accountId",
+        "projectId",
+        "revision",
+        "experiments",
+        "groups",
+        "featureFlags",
+        "rollouts",
+        "audiences",
+        "typedAudiences",
+        "attributes",
+        "events",
+        "integrations",
+        "holdouts",
+        "localHoldouts",
+        "botFiltering",
+        "anonymizeIP",
+        "sendFlagDecisions",
+        "sdkKey",
+        "environmentKey",
+        "region",
+    ];
+    const REQUIRED: &'static [usize] = &[0, 1, 2, 3];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.0;
+        match field {
+            0 => r.version = map.next_value_seed(Text(r.interner()))?,
+            1 => r.parts.account_id = id(r, map)?,
+            2 => r.parts.project_id = id(r, map)?,
+            3 => r.parts.revision = id(r, map)?,
+            4 => map.next_value_seed(List(Experiments::new(r, TOP_LEVEL)))?,
+            5 => map.next_value_seed(List(Groups(r)))?,
+            6 => map.next_value_seed(List(Flags(r)))?,
+            7 => map.next_value_seed(List(Rollouts(r)))?,
+            8 => map.next_value_seed(List(LegacyAudiences(r)))?,
+            9 => map.next_value_seed(List(TypedAudiences(r)))?,
+            10 => map.next_value_seed(List(Attributes(r)))?,
+            11 => map.next_value_seed(List(Events(r)))?,
+            12 => map.next_value_seed(List(Integrations(r)))?,
+            13 => map.next_value_seed(List(Holdouts { r, local: false }))?,
+            14 => map.next_value_seed(List(Holdouts { r, local: true }))?,
+            15 => r.parts.bot_filtering = map.next_value()?,
+            16 => r.parts.anonymize_ip = map.next_value()?,
+            17 => r.parts.send_flag_decisions = map.next_value()?,
+            18 => r.parts.sdk_key = opt_text(r, map)?,
+            19 => r.parts.environment_key = opt_text(r, map)?,
+            _ => r.parts.region = opt_text(r, map)?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+// ----- experiments, variations, traffic -----
+
+/// The experiments of one list (top level, a group's members, a rollout's rules).
+struct Experiments<'r, 't> {
+    r: &'r mut Reader<'t>,
+    list: usize,
+    origin: ExperimentOrigin,
+    /// Where the current group's or rollout's entries start in their list.
+    first: usize,
+}
+
+impl<'r, 't> Experiments<'r, 't> {
+    fn new(r: &'r mut Reader<'t>, list: usize) -> Self {
+        let first = r.parts.experiments[list].len();
+        let origin = match list {
+            TOP_LEVEL => ExperimentOrigin::TopLevel,
+            GROUP_MEMBERS => ExperimentOrigin::Group(GroupIndex(r.parts.groups.len() as u32)),
+            _ => ExperimentOrigin::Rollout(RolloutIndex(r.parts.rollouts.len() as u32)),
+        };
+        Experiments {
+            r,
+            list,
+            origin,
+            first,
+        }
+    }
+}
+
+impl<'de> Elements<'de> for Experiments<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let (experiment, too_deep) =
+            Object(ExperimentReader::new(self.r, self.origin)).deserialize(deserializer)?;
+        let parts = &mut self.r.parts;
+        let list = &mut parts.experiments[self.list];
+        if too_deep && parts.too_deep_experiment[self.list].is_none() {
+            let position = list.len() - self.first;
+            let path = match self.origin {
+                ExperimentOrigin::TopLevel => format!("experiments[{position}]"),
+                ExperimentOrigin::Group(g) => format!("groups[{}].experiments[{position}]", g.0),
+                ExperimentOrigin::Rollout(r) => {
+                    format!("rollouts[{}].experiments[{position}]", r.0)
+                }
+            };
+            parts.too_deep_experiment[self.list] = Some(format!("{path}.audienceConditions"));
+        }
+        list.push(experiment);
+        Ok(())
+    }
+}
+
+struct ExperimentReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: ExperimentRecord,
+    conditions: Option<ConditionsOutcome>,
+}
+
+impl<'r, 't> ExperimentReader<'r, 't> {
+    fn new(r: &'r mut Reader<'t>, origin: ExperimentOrigin) -> Self {
+        r.audience_ids.clear();
+        ExperimentReader {
+            r,
+            conditions: None,
+            data: ExperimentRecord {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+                status: Str::EMPTY,
+                layer_id: Str::EMPTY,
+                experiment_type: OptStr::NONE,
+                origin,
+                mutex_group: NONE,
+                variations: Span::default(),
+                traffic_allocation: Span::default(),
+                audiences: AudiencesData {
+                    root: NONE,
+                    json: Str::EMPTY,
+                },
+                forced_variations: Span::default(),
+                cmab: NONE,
+                flags: Span::default(),
+                local_holdouts: Span::default(),
+                is_running: false,
+            },
+        }
+    }
+}
+
+impl<'de> ObjectReader<'de> for ExperimentReader<'_, '_> {
+    type Value = (ExperimentRecord, bool);
+    const FIELDS: &'static [&'static str] = &[
+        "id",
+        "key",
+        "status",
+        "layerId",
+        "variations",
+        "trafficAllocation",
+        "audienceIds",
+        "audienceConditions",
+        "forcedVariations",
+        "type",
+        "cmab",
+    ];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let (r, data) = (&mut *self.r, &mut self.data);
+        match field {
+            0 => data.id = id(r, map)?,
+            1 => data.key = id(r, map)?,
+            2 => data.status = opt_text(r, map)?.get().unwrap_or_default(),
+            3 => data.layer_id = opt_id(r, map)?.get().unwrap_or_default(),
+            4 => data.variations = variations(r, map)?,
+            5 => data.traffic_allocation = traffic_allocation(r, map)?,
+            6 => audience_ids(r, map)?,
+            7 => self.conditions = audience_conditions(r, map)?,
+            8 => data.forced_variations = forced_variations(r, map)?,
+            9 => data.experiment_type = opt_text(r, map)?,
+            _ => {
+                data.cmab = map
+                    .next_value_seed(Nullable(Object(CmabReader::new(r))))?
+                    .unwrap_or(NONE)
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(mut self) -> Result<(ExperimentRecord, bool), E> {
+        let (audiences, too_deep) = self.r.audiences(self.conditions);
+        self.data.audiences = audiences;
+        let status = self.r.parts.interner.strings().get(self.data.status);
+        self.data.is_running = status == RUNNING;
+        Ok((self.data, too_deep))
+    }
+}
+
+const RUNNING: &str = "Running";
+
+fn audience_ids<'de, A: MapAccess<'de>>(r: &mut Reader<'_>, map: &mut A) -> Result<(), A::Error> {
+    r.audience_ids.clear();
+    map.next_value_seed(List(Ids {
+        interner: &mut r.parts.interner,
+        out: &mut r.audience_ids,
+    }))
+}
+
+/// `audienceConditions`, compiled; `None` when absent or `null`.
+fn audience_conditions<'de, A: MapAccess<'de>>(
+    r: &mut Reader<'_>,
+    map: &mut A,
+) -> Result<Option<ConditionsOutcome>, A::Error> {
+    map.next_value_seed(Nullable(Conditions {
+        sink: r.condition_sink(),
+        target: Target::Refs,
+    }))
+}
+
+/// A condition tree compiled straight from the JSON.
+struct Conditions<'a, 't> {
+    sink: ConditionSink<'a, 't>,
+    target: Target,
+}
+
+impl<'de> DeserializeSeed<'de> for Conditions<'_, '_> {
+    type Value = ConditionsOutcome;
+
+    fn deserialize<D: Deserializer<'de>>(
+        mut self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        self.sink.compile(self.target, deserializer)
+    }
+}
+
+struct CmabReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: CmabData,
+}
+
+impl<'r, 't> CmabReader<'r, 't> {
+    fn new(r: &'r mut Reader<'t>) -> Self {
+        CmabReader {
+            r,
+            data: CmabData {
+                attribute_ids: Span::default(),
+                traffic_allocation: 0,
+            },
+        }
+    }
+}
+
+impl<'de> ObjectReader<'de> for CmabReader<'_, '_> {
+    type Value = u32;
+    const FIELDS: &'static [&'static str] = &["attributeIds", "trafficAllocation"];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        match field {
+            0 => self.data.attribute_ids = id_list(self.r, map)?,
+            _ => {
+                let end = map.next_value::<Option<EndOfRange>>()?;
+                self.data.traffic_allocation = end.map_or(0, |end| end.0);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<u32, E> {
+        let cmabs = &mut self.r.parts.cmabs;
+        cmabs.push(self.data);
+        Ok((cmabs.len() - 1) as u32)
+    }
+}
+
+/// Reads a `variations` list; returns the span of its indices in the variation lists.
+fn variations<'de, A: MapAccess<'de>>(r: &mut Reader<'_>, map: &mut A) -> Result<Span, A::Error> {
+    let start = r.parts.variation_refs.len();
+    map.next_value_seed(List(Variations(r)))?;
+    Ok(Span::from(start, r.parts.variation_refs.len()))
+}
+
+struct Variations<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Variations<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let data = Object(VariationReader {
+            r: self.0,
+            data: VariationData {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+                variables: Span::default(),
+                feature_enabled: false,
+            },
+        })
+        .deserialize(deserializer)?;
+        let parts = &mut self.0.parts;
+        parts
+            .variation_refs
+            .push(VariationIndex(parts.variations.len() as u32));
+        parts.variations.push(data);
+        Ok(())
+    }
+}
+
+struct VariationReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: VariationData,
+}
+
+impl<'de> ObjectReader<'de> for VariationReader<'_, '_> {
+    type Value = VariationData;
+    const FIELDS: &'static [&'static str] = &["id", "key", "featureEnabled", "variables"];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.data.id = id(r, map)?,
+            1 => self.data.key = id(r, map)?,
+            2 => self.data.feature_enabled = map.next_value::<Option<bool>>()?.unwrap_or(false),
+            _ => {
+                let start = r.parts.usages.len();
+                map.next_value_seed(List(Usages(r)))?;
+                self.data.variables = Span::from(start, r.parts.usages.len());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<VariationData, E> {
+        Ok(self.data)
+    }
+}
+
+struct Usages<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Usages<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let usage = Object(UsageReader {
+            r: self.0,
+            data: UsageData {
+                variable_id: Str::EMPTY,
+                value: OptStr::NONE,
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.usages.push(usage);
+        Ok(())
+    }
+}
+
+struct UsageReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: UsageData,
+}
+
+impl<'de> ObjectReader<'de> for UsageReader<'_, '_> {
+    type Value = UsageData;
+    const FIELDS: &'static [&'static str] = &["id", "value"];
+    const REQUIRED: &'static [usize] = &[0];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        match field {
+            0 => self.data.variable_id = id(self.r, map)?,
+            _ => self.data.value = map.next_value_seed(StringValue(self.r.interner()))?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<UsageData, E> {
+        Ok(self.data)
+    }
+}
+
+/// Reads a `trafficAllocation` list; returns its span in the range list.
+fn traffic_allocation<'de, A: MapAccess<'de>>(
+    r: &mut Reader<'_>,
+    map: &mut A,
+) -> Result<Span, A::Error> {
+    let start = r.parts.ranges.len();
+    map.next_value_seed(List(Ranges(r)))?;
+    Ok(Span::from(start, r.parts.ranges.len()))
+}
+
+struct Ranges<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Ranges<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let range = Object(RangeReader {
+            r: self.0,
+            data: RangeData {
+                end_of_range: 0,
+                entity_id: Str::EMPTY,
+                target: NONE,
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.ranges.push(range);
+        Ok(())
+    }
+}
+
+struct RangeReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: RangeData,
+}
+
+impl<'de> ObjectReader<'de> for RangeReader<'_, '_> {
+    type Value = RangeData;
+    const FIELDS: &'static [&'static str] = &["entityId", "endOfRange"];
+    const REQUIRED: &'static [usize] = &[1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        match field {
+            0 => self.data.entity_id = opt_id(self.r, map)?.get().unwrap_or_default(),
+            _ => self.data.end_of_range = map.next_value::<EndOfRange>()?.0,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<RangeData, E> {
+        Ok(self.data)
+    }
+}
+
+/// Reads `forcedVariations` (user id → variation key); returns its span in the whitelist.
+fn forced_variations<'de, A: MapAccess<'de>>(
+    r: &mut Reader<'_>,
+    map: &mut A,
+) -> Result<Span, A::Error> {
+    let start = r.parts.forced.len();
+    map.next_value_seed(Nullable(Whitelist(r)))?;
+    Ok(Span::from(start, r.parts.forced.len()))
+}
+
+struct Whitelist<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> DeserializeSeed<'de> for Whitelist<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Whitelist<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of user ids to variation keys")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let parts = &mut self.0.parts;
+        while let Some(user_id) = map.next_key_seed(Text(&mut parts.interner))? {
+            let variation_key = map.next_value_seed(Id(&mut parts.interner))?;
+            parts.forced.push(ForcedData {
+                user_id,
+                variation_key,
+                variation: NONE,
+            });
+        }
+        Ok(())
+    }
+}
+
+// ----- groups, rollouts, holdouts -----
+
+struct Groups<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Groups<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let group = Object(GroupReader {
+            r: self.0,
+            data: GroupData {
+                id: Str::EMPTY,
+                policy: Str::EMPTY,
+                traffic_allocation: Span::default(),
+                experiments: Span::default(),
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.groups.push(group);
+        Ok(())
+    }
+}
+
+struct GroupReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: GroupData,
+}
+
+impl<'de> ObjectReader<'de> for GroupReader<'_, '_> {
+    type Value = GroupData;
+    const FIELDS: &'static [&'static str] = &["id", "policy", "trafficAllocation", "experiments"];
+    const REQUIRED: &'static [usize] = &[0];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.data.id = id(r, map)?,
+            1 => self.data.policy = opt_text(r, map)?.get().unwrap_or_default(),
+            2 => self.data.traffic_allocation = traffic_allocation(r, map)?,
+            _ => {
+                let start = r.parts.experiments[GROUP_MEMBERS].len();
+                map.next_value_seed(List(Experiments::new(r, GROUP_MEMBERS)))?;
+                let end = r.parts.experiments[GROUP_MEMBERS].len();
+                self.data.experiments = Span::from(start, end);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<GroupData, E> {
+        Ok(self.data)
+    }
+}
+
+struct Rollouts<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Rollouts<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let rollout = Object(RolloutReader {
+            r: self.0,
+            data: RolloutData {
+                id: Str::EMPTY,
+                rules: Span::default(),
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.rollouts.push(rollout);
+        Ok(())
+    }
+}
+
+struct RolloutReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: RolloutData,
+}
+
+impl<'de> ObjectReader<'de> for RolloutReader<'_, '_> {
+    type Value = RolloutData;
+    const FIELDS: &'static [&'static str] = &["id", "experiments"];
+    const REQUIRED: &'static [usize] = &[0];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.data.id = id(r, map)?,
+            _ => {
+                let start = r.parts.experiments[ROLLOUT_RULES].len();
+                map.next_value_seed(List(Experiments::new(r, ROLLOUT_RULES)))?;
+                let end = r.parts.experiments[ROLLOUT_RULES].len();
+                self.data.rules = Span::from(start, end);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<RolloutData, E> {
+        Ok(self.data)
+    }
+}
+
+struct Holdouts<'r, 't> {
+    r: &'r mut Reader<'t>,
+    local: bool,
+}
+
+impl<'de> Elements<'de> for Holdouts<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let reader = HoldoutReader::new(self.r, self.local);
+        let holdout = Object(reader).deserialize(deserializer)?;
+        self.r.parts.holdouts[usize::from(self.local)].push(holdout);
+        Ok(())
+    }
+}
+
+struct HoldoutReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: HoldoutData,
+    conditions: Option<ConditionsOutcome>,
+}
+
+impl<'r, 't> HoldoutReader<'r, 't> {
+    fn new(r: &'r mut Reader<'t>, is_local: bool) -> Self {
+        r.audience_ids.clear();
+        HoldoutReader {
+            r,
+            conditions: None,
+            data: HoldoutData {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+                status: Str::EMPTY,
+                variations: Span::default(),
+                traffic_allocation: Span::default(),
+                audiences: AudiencesData {
+                    root: NONE,
+                    json: Str::EMPTY,
+                },
+                included_rules: Span::default(),
+                is_running: false,
+                is_local,
+            },
+        }
+    }
+}
+
+impl<'de> ObjectReader<'de> for HoldoutReader<'_, '_> {
+    type Value = ReadHoldout;
+    const FIELDS: &'static [&'static str] = &[
+        "id",
+        "key",
+        "status",
+        "variations",
+        "trafficAllocation",
+        "audienceIds",
+        "audienceConditions",
+        "includedRules",
+    ];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let (r, data) = (&mut *self.r, &mut self.data);
+        match field {
+            0 => data.id = id(r, map)?,
+            1 => data.key = id(r, map)?,
+            2 => data.status = opt_text(r, map)?.get().unwrap_or_default(),
+            3 => data.variations = variations(r, map)?,
+            4 => data.traffic_allocation = traffic_allocation(r, map)?,
+            5 => audience_ids(r, map)?,
+            6 => self.conditions = audience_conditions(r, map)?,
+            _ => data.included_rules = id_list(r, map)?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(mut self) -> Result<ReadHoldout, E> {
+        let (audiences, too_deep) = self.r.audiences(self.conditions);
+        self.data.audiences = audiences;
+        let status = self.r.parts.interner.strings().get(self.data.status);
+        self.data.is_running = status == RUNNING;
+        if !self.data.is_local {
+            self.data.included_rules = Span::default();
+        }
+        Ok(ReadHoldout {
+            data: self.data,
+            too_deep,
+        })
+    }
+}
+
+// ----- flags -----
+
+struct Flags<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Flags<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let flag = Object(FlagReader {
+            r: self.0,
+            data: FlagData {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+                rollout_id: Str::EMPTY,
+                rollout: NONE,
+                experiment_rules: Span::default(),
+                variables: Span::default(),
+                variations: Span::default(),
+                variable_sets: Default::default(),
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.flags.push(flag);
+        Ok(())
+    }
+}
+
+struct FlagReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: FlagData,
+}
+
+impl<'de> ObjectReader<'de> for FlagReader<'_, '_> {
+    type Value = FlagData;
+    const FIELDS: &'static [&'static str] =
+        &["id", "key", "rolloutId", "experimentIds", "variables"];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.data.id = id(r, map)?,
+            1 => self.data.key = id(r, map)?,
+            2 => self.data.rollout_id = opt_id(r, map)?.get().unwrap_or_default(),
+            3 => {
+                let ids = id_list(r, map)?;
+                let parts = &mut r.parts;
+                let start = parts.rule_refs.len();
+                let refs = ids.of(&parts.strs).iter().map(|&id| RuleRefData {
+                    id,
+                    experiment: NONE,
+                });
+                parts.rule_refs.extend(refs);
+                parts.strs.truncate(ids.start as usize);
+                self.data.experiment_rules = Span::from(start, parts.rule_refs.len());
+            }
+            _ => {
+                let start = r.parts.variables.len();
+                map.next_value_seed(List(Variables(r)))?;
+                self.data.variables = Span::from(start, r.parts.variables.len());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<FlagData, E> {
+        Ok(self.data)
+    }
+}
+
+struct Variables<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Variables<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let variable = Object(VariableReader {
+            r: self.0,
+            data: VariableData {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+                variable_type: OptStr::NONE,
+                sub_type: OptStr::NONE,
+                default_value: OptStr::NONE,
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.variables.push(variable);
+        Ok(())
+    }
+}
+
+struct VariableReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: VariableData,
+}
+
+impl<'de> ObjectReader<'de> for VariableReader<'_, '_> {
+    type Value = VariableData;
+    const FIELDS: &'static [&'static str] = &["id", "key", "type", "subType", "defaultValue"];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.data.id = id(r, map)?,
+            1 => self.data.key = id(r, map)?,
+            2 => self.data.variable_type = opt_text(r, map)?,
+            3 => self.data.sub_type = opt_text(r, map)?,
+            _ => self.data.default_value = map.next_value_seed(StringValue(r.interner()))?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<VariableData, E> {
+        Ok(self.data)
+    }
+}
+
+// ----- audiences -----
+
+struct TypedAudiences<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for TypedAudiences<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let segments = self.0.parts.segments.len();
+        let reader = TypedAudienceReader {
+            r: self.0,
+            id: Str::EMPTY,
+            name: Str::EMPTY,
+            conditions: None,
+        };
+        let (audience, too_deep) = Object(reader).deserialize(deserializer)?;
+        let parts = &mut self.0.parts;
+        if too_deep && parts.too_deep_typed_audience.is_none() {
+            parts.too_deep_typed_audience = Some(parts.typed_audiences.len());
+        }
+        parts.typed_audiences.push(ReadAudience {
+            data: audience,
+            segments: Span::from(segments, parts.segments.len()),
+        });
+        Ok(())
+    }
+}
+
+struct TypedAudienceReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    id: Str,
+    name: Str,
+    conditions: Option<ConditionsOutcome>,
+}
+
+impl<'de> ObjectReader<'de> for TypedAudienceReader<'_, '_> {
+    type Value = (AudienceData, bool);
+    const FIELDS: &'static [&'static str] = &["id", "name", "conditions"];
+    const REQUIRED: &'static [usize] = &[0];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.id = id(r, map)?,
+            1 => self.name = opt_text(r, map)?.get().unwrap_or_default(),
+            _ => {
+                self.conditions = Some(map.next_value_seed(Conditions {
+                    sink: r.condition_sink(),
+                    target: Target::Audience,
+                })?);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<(AudienceData, bool), E> {
+        let outcome = match self.conditions {
+            Some(outcome) => outcome,
+            None => self.r.condition_sink().null_leaf(),
+        };
+        let audience = AudienceData {
+            id: self.id,
+            name: self.name,
+            root: outcome.root,
+            conditions_json: outcome.json,
+            is_typed: true,
+            blank_user_result: None,
+        };
+        Ok((audience, outcome.too_deep))
+    }
+}
+
+struct LegacyAudiences<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for LegacyAudiences<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let reader = LegacyAudienceReader {
+            r: self.0,
+            audience: LegacyAudience {
+                id: Str::EMPTY,
+                name: OptStr::NONE,
+                conditions: LegacyConditions::Null,
+            },
+        };
+        let audience = Object(reader).deserialize(deserializer)?;
+        self.0.parts.legacy_audiences.push(audience);
+        Ok(())
+    }
+}
+
+struct LegacyAudienceReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    audience: LegacyAudience,
+}
+
+impl<'de> ObjectReader<'de> for LegacyAudienceReader<'_, '_> {
+    type Value = LegacyAudience;
+    const FIELDS: &'static [&'static str] = &["id", "name", "conditions"];
+    const REQUIRED: &'static [usize] = &[0];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let r = &mut *self.r;
+        match field {
+            0 => self.audience.id = id(r, map)?,
+            1 => self.audience.name = opt_text(r, map)?,
+            _ => {
+                let conditions = map.next_value_seed(LegacySeed {
+                    text: r.parts.interner.text,
+                    side_text: &mut r.parts.side_text,
+                })?;
+                self.audience.conditions = conditions;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<LegacyAudience, E> {
+        Ok(self.audience)
+    }
+}
+
+/// A legacy audience's `conditions`: usually a string holding JSON.
+struct LegacySeed<'a, 't> {
+    text: &'t str,
+    side_text: &'a mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for LegacySeed<'_, '_> {
+    type Value = LegacyConditions;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl LegacySeed<'_, '_> {
+    fn json<E>(value: Result<Value, E>) -> Result<LegacyConditions, E> {
+        value.map(|value| match value {
+            Value::Null => LegacyConditions::Null,
+            other => LegacyConditions::Json(other),
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for LegacySeed<'_, '_> {
+    type Value = LegacyConditions;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("audience conditions")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<LegacyConditions, E> {
+        let base = self.text.as_ptr() as usize;
+        let address = v.as_ptr() as usize;
+        if address >= base && address + v.len() <= base + self.text.len() {
+            return Ok(LegacyConditions::Text {
+                in_side_text: false,
+                start: (address - base) as u32,
+                len: v.len() as u32,
+            });
+        }
+        let start = self.side_text.len();
+        self.side_text.push_str(v);
+        Ok(LegacyConditions::Text {
+            in_side_text: true,
+            start: start as u32,
+            len: v.len() as u32,
+        })
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<LegacyConditions, E> {
+        Ok(LegacyConditions::Json(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<LegacyConditions, E> {
+        Ok(LegacyConditions::Json(Value::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<LegacyConditions, E> {
+        Ok(LegacyConditions::Json(Value::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<LegacyConditions, E> {
+        Ok(LegacyConditions::Json(Value::from(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<LegacyConditions, E> {
+        Ok(LegacyConditions::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<LegacyConditions, A::Error> {
+        use serde::Deserialize;
+        Self::json(Value::deserialize(de::value::SeqAccessDeserializer::new(
+            seq,
+        )))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LegacyConditions, A::Error> {
+        use serde::Deserialize;
+        Self::json(Value::deserialize(de::value::MapAccessDeserializer::new(
+            map,
+        )))
+    }
+}
+
+// ----- attributes, events, integrations -----
+
+struct Attributes<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Attributes<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let attribute = Object(AttributeReader {
+            r: self.0,
+            data: AttributeData {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.attributes.push(attribute);
+        Ok(())
+    }
+}
+
+struct AttributeReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: AttributeData,
+}
+
+impl<'de> ObjectReader<'de> for AttributeReader<'_, '_> {
+    type Value = AttributeData;
+    const FIELDS: &'static [&'static str] = &["id", "key"];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        match field {
+            0 => self.data.id = id(self.r, map)?,
+            _ => self.data.key = id(self.r, map)?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<AttributeData, E> {
+        Ok(self.data)
+    }
+}
+
+struct Events<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Events<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let event = Object(EventReader {
+            r: self.0,
+            data: EventData {
+                id: Str::EMPTY,
+                key: Str::EMPTY,
+                experiment_ids: Span::default(),
+            },
+        })
+        .deserialize(deserializer)?;
+        self.0.parts.events.push(event);
+        Ok(())
+    }
+}
+
+struct EventReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    data: EventData,
+}
+
+impl<'de> ObjectReader<'de> for EventReader<'_, '_> {
+    type Value = EventData;
+    const FIELDS: &'static [&'static str] = &["id", "key", "experimentIds"];
+    const REQUIRED: &'static [usize] = &[0, 1];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        match field {
+            0 => self.data.id = id(self.r, map)?,
+            1 => self.data.key = id(self.r, map)?,
+            _ => self.data.experiment_ids = id_list(self.r, map)?,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<EventData, E> {
+        Ok(self.data)
+    }
+}
+
+struct Integrations<'r, 't>(&'r mut Reader<'t>);
+
+impl<'de> Elements<'de> for Integrations<'_, '_> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let reader = IntegrationReader {
+            r: self.0,
+            key: OptStr::NONE,
+            odp: ReadOdp {
+                host: OptStr::NONE,
+                public_key: OptStr::NONE,
+                pixel_url: OptStr::NONE,
+            },
+        };
+        let (key, odp) = Object(reader).deserialize(deserializer)?;
+        let r = &mut *self.0;
+        match key.get() {
+            None => r.integration_without_key = true,
+            Some(key) => {
+                let is_odp = r.parts.interner.strings().get(key) == "odp";
+                if is_odp && r.parts.odp.is_none() {
+                    r.parts.odp = Some(odp);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct IntegrationReader<'r, 't> {
+    r: &'r mut Reader<'t>,
+    key: OptStr,
+    odp: ReadOdp,
+}
+
+impl<'de> ObjectReader<'de> for IntegrationReader<'_, '_> {
+    type Value = (OptStr, ReadOdp);
+    const FIELDS: &'static [&'static str] = &["key", "host", "publicKey", "pixelUrl"];
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        let value = opt_text(self.r, map)?;
+        match field {
+            0 => self.key = value,
+            1 => self.odp.host = value,
+            2 => self.odp.public_key = value,
+            _ => self.odp.pixel_url = value,
+        }
+        Ok(())
+    }
+
+    fn finish<E: de::Error>(self) -> Result<(OptStr, ReadOdp), E> {
+        Ok((self.key, self.odp))
+    }
+}
