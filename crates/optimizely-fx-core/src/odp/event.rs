@@ -297,7 +297,7 @@ impl OdpEvent {
         if self.action.len == 0 {
             return Err(OdpEventError::InvalidAction);
         }
-        if !self.identifier_fields().any(|_| true) {
+        if self.identifier_fields().next().is_none() {
             return Err(OdpEventError::MissingIdentifiers);
         }
         for (key, value) in self.data_fields() {
