@@ -189,6 +189,7 @@ impl Client {
         result
     }
 
+    #[inline]
     pub(crate) fn try_send_odp_event(&self, event: OdpEvent) -> Result<(), SendOdpEventError> {
         if self.store().is_closed() {
             return Err(SendOdpEventError::Closed);

@@ -187,14 +187,28 @@ pub struct OdpEvent {
     text: String,
     action: Span,
     event_type: Option<Span>,
+    /// Set when the text outgrew what a [`Span`] can address; the event is then refused.
+    oversized: bool,
     fields: SmallVec<[Field; 4]>,
 }
 
-/// A range of [`OdpEvent::text`].
+/// A range of [`OdpEvent::text`]. 32-bit offsets keep the event small, and so cheap to move
+/// through the queue; text beyond 4 GiB marks the event oversized instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
-    start: usize,
-    len: usize,
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The span of `len` bytes appended to a text of `text_len` bytes, if it is addressable.
+    fn after(text_len: usize, len: usize) -> Option<Span> {
+        let end = u32::try_from(text_len.checked_add(len)?).ok()?;
+        Some(Span {
+            start: end - len as u32,
+            len: len as u32,
+        })
+    }
 }
 
 /// A data value whose string, if any, lives in the event's text.
@@ -280,6 +294,7 @@ impl OdpEvent {
     /// `idempotence_id` should be the bits of a fresh UUID v4 and `sdk_version` the SDK's
     /// version. Nothing is allocated here: the enrichment is applied when the event is
     /// serialised, which the SDK does on its background thread.
+    #[inline]
     pub fn into_wire(
         self,
         idempotence_id: u128,
@@ -288,12 +303,15 @@ impl OdpEvent {
         self.check()?;
         Ok(WireOdpEvent {
             event: self,
-            idempotence_id,
+            idempotence_id: idempotence_id.to_be_bytes(),
             sdk_version,
         })
     }
 
     fn check(&self) -> Result<(), OdpEventError> {
+        if self.oversized {
+            return Err(OdpEventError::TooLarge);
+        }
         if self.action.len == 0 {
             return Err(OdpEventError::InvalidAction);
         }
@@ -312,9 +330,9 @@ impl OdpEvent {
     }
 
     fn push_text(&mut self, text: &str) -> Span {
-        let span = Span {
-            start: self.text.len(),
-            len: text.len(),
+        let Some(span) = Span::after(self.text.len(), text.len()) else {
+            self.oversized = true;
+            return Span::default();
         };
         self.text.push_str(text);
         span
@@ -339,8 +357,9 @@ impl OdpEvent {
     }
 
     fn str(&self, span: Span) -> &str {
+        let start = span.start as usize;
         self.text
-            .get(span.start..span.start + span.len)
+            .get(start..start + span.len as usize)
             .unwrap_or_default()
     }
 
@@ -420,6 +439,9 @@ pub enum OdpEventError {
         /// What is wrong with the value.
         reason: &'static str,
     },
+    /// The event's text (action, type, keys and string values together) exceeds 4 GiB.
+    #[error("ODP event is too large (more than 4 GiB of text).")]
+    TooLarge,
 }
 
 /// A checked ODP event with its idempotence id, serialised as
@@ -429,7 +451,9 @@ pub enum OdpEventError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireOdpEvent {
     event: OdpEvent,
-    idempotence_id: u128,
+    /// Big-endian bytes: a `u128` field would raise the alignment, and so the size, of every
+    /// queued event.
+    idempotence_id: [u8; 16],
     sdk_version: &'static str,
 }
 
@@ -458,7 +482,7 @@ impl WireOdpEvent {
     /// Data: the default entries first, then the caller's (a caller key replaces a default one
     /// in place).
     pub fn data(&self) -> Vec<(String, OdpValue)> {
-        let id = UuidText::new(self.idempotence_id);
+        let id = UuidText::new(u128::from_be_bytes(self.idempotence_id));
         self.data_refs(id.as_str())
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -536,7 +560,7 @@ impl Serialize for ValueRef<'_> {
 
 impl Serialize for WireOdpEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let id = UuidText::new(self.idempotence_id);
+        let id = UuidText::new(u128::from_be_bytes(self.idempotence_id));
         let mut event = serializer.serialize_struct("OdpEvent", 4)?;
         event.serialize_field("type", self.event_type())?;
         event.serialize_field("action", self.action())?;
@@ -706,6 +730,30 @@ mod tests {
             }
         );
         assert!(err.to_string().starts_with("ODP data is not valid."));
+    }
+
+    #[test]
+    fn text_beyond_4_gib_makes_the_event_too_large() {
+        assert_eq!(Span::after(10, 5), Some(Span { start: 10, len: 5 }));
+        let last = u32::MAX as usize;
+        assert_eq!(
+            Span::after(last - 5, 5),
+            Some(Span {
+                start: u32::MAX - 5,
+                len: 5
+            })
+        );
+        assert_eq!(Span::after(last - 5, 6), None);
+        assert_eq!(Span::after(usize::MAX, 1), None);
+        let mut event = OdpEvent::new("a").identifier("k", "v");
+        event.oversized = true;
+        assert_eq!(wire(event), Err(OdpEventError::TooLarge));
+    }
+
+    #[test]
+    fn a_queued_event_stays_small() {
+        // Every queued event is moved into the queue and out again; keep it a few cache lines.
+        assert!(std::mem::size_of::<WireOdpEvent>() <= 192);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Background batching and delivery: the one mechanism behind ODP events and impression /
 //! conversion events.
 //!
-//! A [`Dispatcher`] owns a named worker thread fed by a data channel bounded by an atomic
-//! count of accepted items (callers never block and do no I/O) and a separate small control
-//! channel for flush and close, so those never wait behind a full data queue. The worker
+//! A [`Dispatcher`] owns a named worker thread fed by a mailbox bounded by an atomic count of
+//! accepted items (callers never block on the worker and do no I/O) and a separate small
+//! control channel for flush and close, so those never wait behind a full data queue. The worker
 //! groups items into batches (only items with an equal target, in order) and hands batches to
 //! a fixed-size pool of sender threads that call [`BatchSink::send`].
 //!
@@ -29,6 +29,7 @@
 //!   warning for the first drop of each run of drops.
 
 mod http_outcome;
+mod mailbox;
 mod pool;
 mod settings;
 mod stats;
@@ -40,14 +41,15 @@ pub(crate) mod test_log;
 mod tests;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 pub(crate) use http_outcome::send_outcome;
+use mailbox::{Mailbox, Pushed};
 pub(crate) use settings::DispatchSettings;
 use stats::Counters;
 pub use stats::{DeliveryStats, QueueReport};
@@ -101,12 +103,6 @@ pub(crate) enum EnqueueError {
     NoTarget,
 }
 
-/// One item on its way to the worker.
-struct Entry<S: BatchSink> {
-    target: Arc<S::Target>,
-    item: S::Item,
-}
-
 /// Messages on the control channel.
 enum Control {
     /// Flush everything received so far; reply (if asked) once it is settled.
@@ -127,9 +123,6 @@ struct Shared {
     closed: AtomicBool,
     /// Set by the first drop of a run of drops; cleared by the next accepted item.
     dropping: AtomicBool,
-    /// Length of the data channel at which a caller rings the doorbell; 0 while the worker is
-    /// awake or wants no ring (see `Worker::ring_threshold`).
-    ring_at: AtomicUsize,
     kind: String,
 }
 
@@ -158,7 +151,7 @@ const CONTROL_CAPACITY: usize = 64;
 /// Handle to a running dispatcher. Dropping it without [`close`](Self::close) lets the
 /// worker make a last bounded attempt to deliver what is queued, in the background.
 pub(crate) struct Dispatcher<S: BatchSink> {
-    data: Sender<Entry<S>>,
+    mailbox: Arc<Mailbox<S>>,
     control: Sender<Control>,
     /// Wakes a sleeping worker; holds at most one ring.
     doorbell: Sender<()>,
@@ -171,16 +164,13 @@ impl<S: BatchSink> Dispatcher<S> {
     /// when first needed).
     pub(crate) fn start(name: &str, settings: DispatchSettings, sink: S) -> io::Result<Self> {
         let settings = settings.normalized();
-        // The capacity is enforced by `Counters::try_reserve`; an unbounded (linked) channel
-        // then holds memory in proportion to what is queued, not to the capacity.
-        let (data, data_rx) = crossbeam_channel::unbounded();
+        let mailbox = Arc::new(Mailbox::new());
         let (control, control_rx) = crossbeam_channel::bounded(CONTROL_CAPACITY);
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             capacity: settings.queue_capacity,
             closed: AtomicBool::new(false),
             dropping: AtomicBool::new(false),
-            ring_at: AtomicUsize::new(0),
             kind: sink.kind().to_owned(),
         });
         let (doorbell, doorbell_rx) = crossbeam_channel::bounded(1);
@@ -188,7 +178,7 @@ impl<S: BatchSink> Dispatcher<S> {
             settings,
             shared.clone(),
             worker::Inbox {
-                data: data_rx,
+                mailbox: mailbox.clone(),
                 control: control_rx,
                 doorbell: doorbell_rx,
             },
@@ -199,7 +189,7 @@ impl<S: BatchSink> Dispatcher<S> {
             .name(name.to_owned())
             .spawn(move || worker.run())?;
         Ok(Dispatcher {
-            data,
+            mailbox,
             control,
             doorbell,
             shared,
@@ -207,53 +197,59 @@ impl<S: BatchSink> Dispatcher<S> {
         })
     }
 
-    /// Queues `item` for `target`. Never blocks and does no I/O.
+    /// Queues `item` for `target`. Never blocks on the worker and does no I/O.
+    #[inline]
     pub(crate) fn try_enqueue(
         &self,
-        target: Arc<S::Target>,
+        target: &Arc<S::Target>,
         item: S::Item,
     ) -> Result<(), EnqueueError> {
+        self.check_open()?;
+        let pushed = self.mailbox.push(target, item, || self.admit());
+        self.after_push(pushed)
+    }
+
+    /// Queues `item` for the target set with [`set_target`](Self::set_target);
+    /// [`EnqueueError::NoTarget`] while there is none.
+    #[inline]
+    pub(crate) fn try_enqueue_current(&self, item: S::Item) -> Result<(), EnqueueError> {
+        self.check_open()?;
+        let pushed = self.mailbox.push_current(item, || self.admit());
+        self.after_push(pushed)
+    }
+
+    /// Sets the target of [`try_enqueue_current`](Self::try_enqueue_current). Items queued
+    /// before keep their target; the worker sends them first.
+    pub(crate) fn set_target(&self, target: Option<Arc<S::Target>>) {
+        self.mailbox.set_current(target);
+    }
+
+    fn check_open(&self) -> Result<(), EnqueueError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(EnqueueError::Closed);
         }
-        if !self.shared.counters.try_reserve(self.shared.capacity) {
-            self.shared.note_drop();
-            return Err(EnqueueError::Full);
-        }
-        match self.data.try_send(Entry { target, item }) {
-            Ok(()) => {
+        Ok(())
+    }
+
+    fn admit(&self) -> bool {
+        self.shared.counters.try_accept(self.shared.capacity)
+    }
+
+    fn after_push(&self, pushed: Result<Pushed, EnqueueError>) -> Result<(), EnqueueError> {
+        match pushed {
+            Ok(pushed) => {
                 self.shared.note_accepted();
-                self.ring_if_wanted();
+                if pushed == Pushed::Ring {
+                    // A full doorbell already holds a ring.
+                    let _ = self.doorbell.try_send(());
+                }
                 Ok(())
             }
-            Err(TrySendError::Full(_)) => {
-                self.shared.counters.unreserve();
+            Err(EnqueueError::Full) => {
                 self.shared.note_drop();
                 Err(EnqueueError::Full)
             }
-            Err(TrySendError::Disconnected(_)) => {
-                self.shared.counters.unreserve();
-                Err(EnqueueError::Closed)
-            }
-        }
-    }
-
-    /// Wakes the worker when the data channel has reached the length it asked to be woken at:
-    /// the first item for an idle worker, or the item that completes a batch. Every other
-    /// enqueue costs a load here and no system call.
-    ///
-    /// There is deliberately no fence between the item's store and this load (a fence costs
-    /// more than the rest of the enqueue): a caller may read a threshold that is a moment
-    /// stale, and the worker covers that by looking at the channel again shortly after it
-    /// falls asleep (`Worker::next_event`).
-    fn ring_if_wanted(&self) {
-        let ring_at = self.shared.ring_at.load(Ordering::Relaxed);
-        if ring_at != 0
-            && self.data.len() >= ring_at
-            && self.shared.ring_at.swap(0, Ordering::AcqRel) != 0
-        {
-            // A full doorbell already holds a ring.
-            let _ = self.doorbell.try_send(());
+            Err(error) => Err(error),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Delivery counters shared by a dispatcher's caller side and its worker.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of a background event queue (ODP events, impression and conversion events).
 ///
@@ -39,10 +39,15 @@ pub struct QueueReport {
     pub stats: DeliveryStats,
 }
 
-/// The atomics behind [`DeliveryStats`]. `queued` doubles as the capacity gate.
+/// The atomics behind [`DeliveryStats`].
+///
+/// `queued` is `accepted - settled`: `accepted` is written only by the holder of the mailbox
+/// lock (so an enqueue pays a plain store, not a read-modify-write) and `settled` only by the
+/// worker thread. Both only grow.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
-    queued: AtomicUsize,
+    accepted: AtomicU64,
+    settled: AtomicU64,
     sent: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
@@ -50,44 +55,48 @@ pub(super) struct Counters {
 }
 
 impl Counters {
-    /// Reserves room for one item; `false` (and nothing reserved) when `capacity` is reached.
-    pub(super) fn try_reserve(&self, capacity: usize) -> bool {
-        if self.queued.fetch_add(1, Ordering::AcqRel) < capacity {
-            return true;
+    /// Counts one more accepted item unless `capacity` items are queued; `false` when full.
+    /// Only the holder of the mailbox lock may call this: it is the only writer of `accepted`.
+    pub(super) fn try_accept(&self, capacity: usize) -> bool {
+        let accepted = self.accepted.load(Ordering::Relaxed);
+        let settled = self.settled.load(Ordering::Acquire);
+        if accepted.saturating_sub(settled) >= capacity as u64 {
+            return false;
         }
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        false
-    }
-
-    /// Gives back a reservation whose item never entered the queue.
-    pub(super) fn unreserve(&self) {
-        // Saturating: a reservation racing with `give_up_all` may already have been written off.
-        let _ = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                Some(n.saturating_sub(1))
-            });
+        self.accepted.store(accepted + 1, Ordering::Release);
+        true
     }
 
     pub(super) fn queued(&self) -> u64 {
-        self.queued.load(Ordering::Acquire) as u64
+        // `settled` first: every item it counts was accepted before it is read.
+        let settled = self.settled.load(Ordering::Acquire);
+        self.accepted
+            .load(Ordering::Acquire)
+            .saturating_sub(settled)
     }
 
+    /// Called by the worker thread only.
     pub(super) fn delivered(&self, items: usize) {
         self.sent.fetch_add(items as u64, Ordering::Relaxed);
-        self.queued.fetch_sub(items, Ordering::AcqRel);
+        self.settle(items as u64);
     }
 
+    /// Called by the worker thread only.
     pub(super) fn given_up(&self, items: usize) {
         self.failed.fetch_add(items as u64, Ordering::Relaxed);
-        self.queued.fetch_sub(items, Ordering::AcqRel);
+        self.settle(items as u64);
     }
 
-    /// Gives up every item still queued; returns how many there were.
+    /// Gives up every item still queued; returns how many there were. Called by the worker
+    /// thread once the mailbox refuses new items.
     pub(super) fn give_up_all(&self) -> u64 {
-        let left = self.queued.swap(0, Ordering::AcqRel);
-        self.failed.fetch_add(left as u64, Ordering::Relaxed);
-        left as u64
+        let left = self.queued();
+        self.given_up(left as usize);
+        left
+    }
+
+    fn settle(&self, items: u64) {
+        self.settled.fetch_add(items, Ordering::Release);
     }
 
     pub(super) fn retried(&self, items: usize) {

@@ -123,8 +123,15 @@ fn enqueue_all(
     items: impl IntoIterator<Item = u32>,
 ) {
     for item in items {
-        dispatcher.try_enqueue(target.clone(), item).unwrap();
+        dispatcher.try_enqueue(target, item).unwrap();
     }
+}
+
+fn batches_per_target(sink: &Arc<RecordingSink>) -> Vec<(String, Vec<u32>)> {
+    calls(sink)
+        .into_iter()
+        .map(|call| (call.target, call.items))
+        .collect()
 }
 
 fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
@@ -216,9 +223,9 @@ fn a_zero_interval_sends_each_item_at_once() {
         },
         &sink,
     );
-    dispatcher.try_enqueue(target("a"), 1).unwrap();
+    dispatcher.try_enqueue(&target("a"), 1).unwrap();
     eventually("first item sent", || dispatcher.stats().sent == 1);
-    dispatcher.try_enqueue(target("a"), 2).unwrap();
+    dispatcher.try_enqueue(&target("a"), 2).unwrap();
     eventually("second item sent", || dispatcher.stats().sent == 2);
     assert_eq!(batches(&sink), vec![vec![1], vec![2]]);
 }
@@ -261,12 +268,8 @@ fn items_ahead_of_a_target_change_go_first_to_their_own_target() {
     eventually("old items flushed", || dispatcher.stats().sent == 3);
     assert!(dispatcher.flush(EVENTUALLY));
 
-    let sent: Vec<(String, Vec<u32>)> = calls(&sink)
-        .into_iter()
-        .map(|c| (c.target, c.items))
-        .collect();
     assert_eq!(
-        sent,
+        batches_per_target(&sink),
         vec![
             ("old-host".to_owned(), vec![0, 1, 2]),
             ("new-host".to_owned(), vec![3, 4])
@@ -275,11 +278,44 @@ fn items_ahead_of_a_target_change_go_first_to_their_own_target() {
 }
 
 #[test]
+fn items_for_the_current_target_keep_the_target_they_were_queued_for() {
+    let sink = delivering("current-target");
+    let dispatcher = start(settings(), &sink);
+    assert_eq!(
+        dispatcher.try_enqueue_current(0),
+        Err(EnqueueError::NoTarget)
+    );
+
+    dispatcher.set_target(Some(target("first")));
+    for item in 1..3 {
+        dispatcher.try_enqueue_current(item).unwrap();
+    }
+    dispatcher.set_target(Some(target("second")));
+    dispatcher.try_enqueue_current(3).unwrap();
+    dispatcher.set_target(None);
+    assert_eq!(
+        dispatcher.try_enqueue_current(4),
+        Err(EnqueueError::NoTarget)
+    );
+    assert!(dispatcher.flush(EVENTUALLY));
+
+    assert_eq!(
+        batches_per_target(&sink),
+        vec![
+            ("first".to_owned(), vec![1, 2]),
+            ("second".to_owned(), vec![3])
+        ]
+    );
+    let stats = dispatcher.stats();
+    assert_eq!((stats.sent, stats.queued, stats.dropped), (3, 0, 0));
+}
+
+#[test]
 fn equal_targets_in_different_arcs_batch_together() {
     let sink = delivering("equal-targets");
     let dispatcher = start(settings(), &sink);
     for item in 0..4 {
-        dispatcher.try_enqueue(target("same"), item).unwrap();
+        dispatcher.try_enqueue(&target("same"), item).unwrap();
     }
     assert!(dispatcher.flush(EVENTUALLY));
     assert_eq!(batches(&sink), vec![vec![0, 1, 2, 3]]);
@@ -289,7 +325,7 @@ fn equal_targets_in_different_arcs_batch_together() {
 fn sends_run_on_named_sender_threads() {
     let sink = delivering("thread-names");
     let dispatcher = Dispatcher::start("fx-named", settings(), sink.clone()).unwrap();
-    dispatcher.try_enqueue(target("a"), 1).unwrap();
+    dispatcher.try_enqueue(&target("a"), 1).unwrap();
     assert!(dispatcher.flush(EVENTUALLY));
     assert_eq!(calls(&sink)[0].thread.as_deref(), Some("fx-named-send"));
 }
@@ -454,10 +490,7 @@ fn a_full_queue_drops_counts_and_warns_once_per_run_of_drops() {
     let a = target("a");
     enqueue_all(&dispatcher, &a, 0..5);
     for item in 5..8 {
-        assert_eq!(
-            dispatcher.try_enqueue(a.clone(), item),
-            Err(EnqueueError::Full)
-        );
+        assert_eq!(dispatcher.try_enqueue(&a, item), Err(EnqueueError::Full));
     }
     assert_eq!(dispatcher.stats().dropped, 3);
     assert_eq!(
@@ -467,10 +500,7 @@ fn a_full_queue_drops_counts_and_warns_once_per_run_of_drops() {
 
     assert!(dispatcher.flush(EVENTUALLY));
     enqueue_all(&dispatcher, &a, 10..15);
-    assert_eq!(
-        dispatcher.try_enqueue(a.clone(), 15),
-        Err(EnqueueError::Full)
-    );
+    assert_eq!(dispatcher.try_enqueue(&a, 15), Err(EnqueueError::Full));
 
     assert_eq!(
         logged(log::Level::Warn, "full-queue-kind queue is full").len(),
@@ -496,7 +526,7 @@ fn kept_items_count_against_capacity() {
     eventually("batch kept after its attempts", || {
         dispatcher.stats().retried == 30
     });
-    assert_eq!(dispatcher.try_enqueue(a, 10), Err(EnqueueError::Full));
+    assert_eq!(dispatcher.try_enqueue(&a, 10), Err(EnqueueError::Full));
 }
 
 // ---- close ----
@@ -534,7 +564,7 @@ fn close_against_a_sink_that_never_answers_returns_and_reports_undelivered() {
     assert_eq!(report.stats.failed, 25);
     assert_eq!(report.stats.queued, 0);
     assert_eq!(
-        dispatcher.try_enqueue(target("a"), 99),
+        dispatcher.try_enqueue(&target("a"), 99),
         Err(EnqueueError::Closed)
     );
 }
@@ -570,7 +600,7 @@ fn enqueue_after_close_is_refused_and_close_twice_is_harmless() {
     let dispatcher = start(settings(), &sink);
     dispatcher.close(EVENTUALLY);
     assert_eq!(
-        dispatcher.try_enqueue(target("a"), 1),
+        dispatcher.try_enqueue(&target("a"), 1),
         Err(EnqueueError::Closed)
     );
     let again = dispatcher.close(Duration::from_millis(10));
@@ -614,7 +644,7 @@ fn eight_producers_deliver_every_item_exactly_once() {
                 let a = target("a");
                 for n in 0..PER_PRODUCER {
                     dispatcher
-                        .try_enqueue(a.clone(), producer * PER_PRODUCER + n)
+                        .try_enqueue(&a, producer * PER_PRODUCER + n)
                         .unwrap();
                 }
             })

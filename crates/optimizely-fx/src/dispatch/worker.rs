@@ -10,20 +10,16 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{self, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::mailbox::{Mailbox, Taken};
 use super::pool::{Batch, Finished, SenderPool};
-use super::{BatchSink, Control, DispatchSettings, Entry, QueueReport, SendOutcome, Shared};
+use super::{BatchSink, Control, DispatchSettings, QueueReport, SendOutcome, Shared};
 
-/// Items taken from the data channel per turn of the loop, so control messages are seen
-/// promptly.
-const MAX_DRAIN: usize = 1024;
-/// First sleep after publishing a ring threshold (see `Worker::next_event`).
-const RING_GRACE: Duration = Duration::from_millis(2);
-/// Poll period of the data channel while items stream in (a batch or more per look).
+/// Poll period of the mailbox while items stream in (a batch or more per look).
 const STREAM_POLL: Duration = Duration::from_millis(1);
 /// Sleep bound when nothing is scheduled (any message wakes the worker earlier).
 const IDLE_WAKE: Duration = Duration::from_secs(3600);
@@ -55,14 +51,14 @@ struct Closing {
 enum Event<S: BatchSink> {
     Control(Option<Control>),
     Finished(Finished<S>),
-    /// Woken by the doorbell or a timer, or items are waiting: take in the data channel.
+    /// Woken by the doorbell or a timer, or items are waiting: take in the mailbox.
     Wake,
 }
 
 /// The worker's receiving ends: items, flush/close requests, and the doorbell callers ring
-/// when the data channel reaches the length the worker asked to be woken at.
+/// when the mailbox reaches the length the worker asked to be woken at.
 pub(super) struct Inbox<S: BatchSink> {
-    pub(super) data: Receiver<Entry<S>>,
+    pub(super) mailbox: Arc<Mailbox<S>>,
     pub(super) control: Receiver<Control>,
     pub(super) doorbell: Receiver<()>,
 }
@@ -73,6 +69,10 @@ pub(super) struct Worker<S: BatchSink> {
     inbox: Inbox<S>,
     control_open: bool,
     pool: SenderPool<S>,
+    /// Buffers swapped with the mailbox's on every take.
+    spare: Taken<S>,
+    /// Target of the items taken in next (from the latest marker).
+    incoming: Option<Arc<S::Target>>,
     queue: VecDeque<Queued<S>>,
     last_seq: u64,
     /// First sequence number of each batch in flight.
@@ -109,6 +109,8 @@ impl<S: BatchSink> Worker<S> {
             inbox,
             control_open: true,
             pool,
+            spare: Taken::new(),
+            incoming: None,
             queue: VecDeque::new(),
             last_seq: 0,
             in_flight: Vec::new(),
@@ -141,44 +143,19 @@ impl<S: BatchSink> Worker<S> {
     }
 
     /// Sleeps until a control message, a finished send, the doorbell or the next timer.
-    /// Callers ring only at the channel length published in `ring_at`, so a steady stream
-    /// of items costs them no system call. Because callers read `ring_at` without a fence,
-    /// one may miss a threshold published while its item was still on its way; the first
-    /// sleep is therefore at most [`RING_GRACE`], after which the channel is checked again.
-    fn next_event(&self, mut now: Instant) -> Event<S> {
-        let ring_at = self.ring_threshold();
-        self.shared.ring_at.store(ring_at, Ordering::Relaxed);
-        atomic::fence(Ordering::SeqCst);
-        let mut grace = ring_at != 0;
-        loop {
-            if ring_at != 0 && self.inbox.data.len() >= ring_at {
-                self.shared.ring_at.store(0, Ordering::Relaxed);
-                return Event::Wake;
-            }
-            let mut timeout = self
-                .next_wake()
-                .map_or(IDLE_WAKE, |wake| wake.saturating_duration_since(now));
-            if grace {
-                timeout = timeout.min(RING_GRACE);
-            }
-            if self.streaming {
-                timeout = timeout.min(STREAM_POLL);
-            }
-            match self.wait(timeout) {
-                Some(event) => {
-                    self.shared.ring_at.store(0, Ordering::Relaxed);
-                    return event;
-                }
-                None if grace && timeout == RING_GRACE => {
-                    grace = false;
-                    now = Instant::now();
-                }
-                None => {
-                    self.shared.ring_at.store(0, Ordering::Relaxed);
-                    return Event::Wake;
-                }
-            }
+    /// Callers ring only at the mailbox length published with `sleep_until`, so a steady
+    /// stream of items costs them no system call.
+    fn next_event(&self, now: Instant) -> Event<S> {
+        if self.inbox.mailbox.sleep_until(self.ring_threshold()) {
+            return Event::Wake;
         }
+        let mut timeout = self
+            .next_wake()
+            .map_or(IDLE_WAKE, |wake| wake.saturating_duration_since(now));
+        if self.streaming {
+            timeout = timeout.min(STREAM_POLL);
+        }
+        self.wait(timeout).unwrap_or(Event::Wake)
     }
 
     /// One blocking wait; `None` when `timeout` passed without a message.
@@ -200,7 +177,7 @@ impl<S: BatchSink> Worker<S> {
         }
     }
 
-    /// The data channel length at which the worker wants to be woken: 1 when nothing is
+    /// The mailbox length at which the worker wants to be woken: 1 when nothing is
     /// waiting (the first item starts the flush interval), the rest of a batch when one can
     /// be cut, and 0 (no ring) while streaming (the worker polls) or when no batch could go
     /// out anyway (paused after a failure, or every request slot busy): a timer or a
@@ -232,7 +209,7 @@ impl<S: BatchSink> Worker<S> {
             Event::Finished(finished) => self.on_finished(finished, now),
             Event::Wake => {}
         }
-        let taken = self.drain(MAX_DRAIN, now);
+        let taken = self.drain(now);
         self.note_arrivals(taken, now);
     }
 
@@ -268,27 +245,32 @@ impl<S: BatchSink> Worker<S> {
 
     // ---- receiving ----
 
-    /// Takes in up to `limit` items from the data channel; returns how many.
-    fn drain(&mut self, limit: usize, now: Instant) -> usize {
-        for taken in 0..limit {
-            match self.inbox.data.try_recv() {
-                Ok(entry) => self.receive(entry, now),
-                Err(_) => return taken,
+    /// Takes in everything in the mailbox (all items enqueued before now); returns how many
+    /// items there were.
+    fn drain(&mut self, now: Instant) -> usize {
+        let mut taken = std::mem::replace(&mut self.spare, Taken::new());
+        self.inbox.mailbox.take_all(&mut taken);
+        let mut count = 0;
+        taken.drain(|change, item| {
+            if change.is_some() {
+                self.incoming = change;
             }
-        }
-        limit
+            count += 1;
+            self.receive(item, now);
+        });
+        self.spare = taken;
+        count
     }
 
-    /// Takes in everything already in the data channel (all items enqueued before now).
-    fn drain_pending(&mut self, now: Instant) {
-        let pending = self.inbox.data.len();
-        let _ = self.drain(pending, now);
-    }
-
-    fn receive(&mut self, entry: Entry<S>, now: Instant) {
+    fn receive(&mut self, item: S::Item, now: Instant) {
+        // The mailbox records the target ahead of the first item of every run.
+        let Some(target) = self.incoming.clone() else {
+            self.shared.counters.given_up(1);
+            return;
+        };
         self.last_seq += 1;
         if let Some(tail) = self.queue.back()
-            && !same_target::<S>(&tail.target, &entry.target)
+            && !same_target::<S>(&tail.target, &target)
         {
             // Items ahead of a target change go out now, to their own target.
             let mark = tail.seq;
@@ -296,8 +278,8 @@ impl<S: BatchSink> Worker<S> {
         }
         self.queue.push_back(Queued {
             seq: self.last_seq,
-            target: entry.target,
-            item: entry.item,
+            target,
+            item,
         });
         if self.interval_due.is_none() {
             self.interval_due = Some(now + self.settings.flush_interval);
@@ -309,7 +291,7 @@ impl<S: BatchSink> Worker<S> {
     fn on_control(&mut self, message: Control, now: Instant) {
         match message {
             Control::Flush { reply } => {
-                self.drain_pending(now);
+                let _ = self.drain(now);
                 let mark = self.last_seq;
                 self.start_round(mark);
                 if let Some((reply, deadline)) = reply {
@@ -325,7 +307,7 @@ impl<S: BatchSink> Worker<S> {
     }
 
     fn begin_close(&mut self, deadline: Instant, reply: Option<Sender<QueueReport>>, now: Instant) {
-        self.drain_pending(now);
+        let _ = self.drain(now);
         let mark = self.last_seq;
         self.start_round(mark);
         let closing = self.closing.get_or_insert_with(|| Closing {
@@ -625,6 +607,9 @@ impl<S: BatchSink> Worker<S> {
 
     fn finish(mut self, timed_out: bool) {
         self.shared.closed.store(true, Ordering::Release);
+        // Shut before counting: a push that still got in is counted below, later ones are
+        // refused.
+        self.inbox.mailbox.shut();
         let undelivered = self.shared.counters.give_up_all();
         let kind = &self.shared.kind;
         if undelivered > 0 {

@@ -155,7 +155,7 @@ impl EventManager {
         visitor: Visitor,
     ) -> Result<(), EnqueueError> {
         match self.running_dispatcher() {
-            Some(dispatcher) => dispatcher.try_enqueue(target, visitor),
+            Some(dispatcher) => dispatcher.try_enqueue(&target, visitor),
             None => Err(EnqueueError::Closed),
         }
     }

@@ -3,10 +3,9 @@
 //! logged above DEBUG.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use optimizely_fx_core::odp::WireOdpEvent;
 
 use super::event_sink::{OdpEndpoint, OdpEventSink};
@@ -64,12 +63,11 @@ impl OdpEventSettings {
 pub(crate) struct OdpEventManager {
     settings: OdpEventSettings,
     transport: Arc<dyn HttpTransport>,
-    /// Target of newly queued events; `None` while not integrated.
-    endpoint: ArcSwapOption<OdpEndpoint>,
+    /// Target of newly queued events (`None` while not integrated); the lock also serialises
+    /// config updates and close. The dispatcher holds its own copy for the enqueue path.
+    endpoint: Mutex<Option<Arc<OdpEndpoint>>>,
     dispatcher: OnceLock<Dispatcher<OdpEventSink>>,
     closed: AtomicBool,
-    /// Serialises config updates and close.
-    lifecycle: Mutex<()>,
 }
 
 impl OdpEventManager {
@@ -77,10 +75,9 @@ impl OdpEventManager {
         OdpEventManager {
             settings,
             transport,
-            endpoint: ArcSwapOption::empty(),
+            endpoint: Mutex::new(None),
             dispatcher: OnceLock::new(),
             closed: AtomicBool::new(false),
-            lifecycle: Mutex::new(()),
         }
     }
 
@@ -89,33 +86,42 @@ impl OdpEventManager {
     /// flushed to the endpoint they were queued for, and later events go to the new one; with
     /// `None` later events are refused ([`EnqueueError::NoTarget`]).
     pub(crate) fn update_config(&self, odp: Option<(&str, &str)>) {
-        let _serialised = self
-            .lifecycle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut endpoint = self.endpoint();
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let current = self.endpoint.load_full();
         match odp {
-            Some((host, key)) if current.as_deref().is_some_and(|now| now.is(host, key)) => {}
-            Some((host, key)) => self.integrate(OdpEndpoint::new(host, key), current.is_some()),
-            None if current.is_none() => {}
-            None => self.deintegrate(),
+            Some((host, key)) if endpoint.as_deref().is_some_and(|now| now.is(host, key)) => {}
+            Some((host, key)) => {
+                let was_integrated = endpoint.is_some();
+                let new = Arc::new(OdpEndpoint::new(host, key));
+                *endpoint = Some(new.clone());
+                self.integrate(new, was_integrated);
+            }
+            None if endpoint.is_none() => {}
+            None => {
+                *endpoint = None;
+                self.deintegrate();
+            }
         }
     }
 
-    fn integrate(&self, endpoint: OdpEndpoint, was_integrated: bool) {
+    fn endpoint(&self) -> MutexGuard<'_, Option<Arc<OdpEndpoint>>> {
+        self.endpoint.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn integrate(&self, endpoint: Arc<OdpEndpoint>, was_integrated: bool) {
         let host = endpoint.host().to_owned();
-        self.endpoint.store(Some(Arc::new(endpoint)));
-        match self.dispatcher.get() {
-            Some(dispatcher) => {
-                log::debug!("ODP events now go to {host}; queued ones to the previous endpoint");
-                if was_integrated {
-                    dispatcher.request_flush();
-                }
+        if self.dispatcher.get().is_none() {
+            self.start_dispatcher(&host);
+        } else {
+            log::debug!("ODP events now go to {host}; queued ones to the previous endpoint");
+        }
+        if let Some(dispatcher) = self.dispatcher.get() {
+            dispatcher.set_target(Some(endpoint));
+            if was_integrated {
+                dispatcher.request_flush();
             }
-            None => self.start_dispatcher(&host),
         }
     }
 
@@ -126,30 +132,31 @@ impl OdpEventManager {
                 let _ = self.dispatcher.set(dispatcher);
                 log::debug!("ODP event delivery started ({host})");
             }
-            Err(err) => log::error!("could not start ODP event delivery ({err})"),
+            Err(err) => {
+                log::error!("could not start ODP event delivery ({err})");
+                // Later events are refused as closed rather than queued for nobody.
+                self.closed.store(true, Ordering::Release);
+            }
         }
     }
 
     fn deintegrate(&self) {
-        self.endpoint.store(None);
         if let Some(dispatcher) = self.dispatcher.get() {
             log::debug!("ODP integration removed; sending the events already queued");
+            dispatcher.set_target(None);
             dispatcher.request_flush();
         }
     }
 
-    /// Queues `event` for the current endpoint. Never blocks and does no I/O.
+    /// Queues `event` for the current endpoint. Never blocks on delivery and does no I/O.
+    #[inline]
     pub(crate) fn enqueue(&self, event: WireOdpEvent) -> Result<(), EnqueueError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(EnqueueError::Closed);
         }
-        let Some(endpoint) = self.endpoint.load_full() else {
-            return Err(EnqueueError::NoTarget);
-        };
         match self.dispatcher.get() {
-            Some(dispatcher) => dispatcher.try_enqueue(endpoint, event),
-            // The worker thread could not be started (logged then).
-            None => Err(EnqueueError::Closed),
+            Some(dispatcher) => dispatcher.try_enqueue_current(event),
+            None => Err(EnqueueError::NoTarget),
         }
     }
 
@@ -163,14 +170,14 @@ impl OdpEventManager {
 
     /// Refuses new events, flushes, and waits at most `timeout` before stopping delivery.
     pub(crate) fn close(&self, timeout: Duration) -> QueueReport {
-        let _serialised = self
-            .lifecycle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut endpoint = self.endpoint();
         self.closed.store(true, Ordering::Release);
-        self.endpoint.store(None);
+        *endpoint = None;
         match self.dispatcher.get() {
-            Some(dispatcher) => dispatcher.close(timeout),
+            Some(dispatcher) => {
+                dispatcher.set_target(None);
+                dispatcher.close(timeout)
+            }
             None => QueueReport::default(),
         }
     }
