@@ -2,6 +2,7 @@
 //! form that goes on the wire ([`WireOdpEvent`]).
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use smallvec::SmallVec;
@@ -186,9 +187,15 @@ impl From<()> for OdpValue {
 pub struct OdpEvent {
     text: String,
     action: Span,
-    event_type: Option<Span>,
+    /// Empty for the default type.
+    event_type: Span,
     /// Set when the text outgrew what a [`Span`] can address; the event is then refused.
     oversized: bool,
+    has_identifier: bool,
+    /// Index in `fields` of the first data entry whose value cannot be sent. Tracked while
+    /// the event is built so that checking it before sending costs a few comparisons.
+    /// Stored plus one.
+    first_invalid: Option<NonZeroU32>,
     fields: SmallVec<[Field; 4]>,
 }
 
@@ -241,7 +248,7 @@ impl OdpEvent {
 
     /// Sets the event type (an empty type means the default, `fullstack`).
     pub fn event_type(mut self, event_type: impl AsRef<str>) -> Self {
-        self.event_type = Some(self.push_text(event_type.as_ref()));
+        self.event_type = self.push_text(event_type.as_ref());
         self
     }
 
@@ -315,18 +322,27 @@ impl OdpEvent {
         if self.action.len == 0 {
             return Err(OdpEventError::InvalidAction);
         }
-        if self.identifier_fields().next().is_none() {
+        if !self.has_identifier {
             return Err(OdpEventError::MissingIdentifiers);
         }
-        for (key, value) in self.data_fields() {
-            if let Some(reason) = value.invalid_reason() {
-                return Err(OdpEventError::InvalidData {
-                    key: self.str(key).to_owned(),
-                    reason,
-                });
-            }
+        match self.first_invalid {
+            None => Ok(()),
+            Some(index) => Err(self.invalid_data_error(index.get() as usize - 1)),
         }
-        Ok(())
+    }
+
+    #[cold]
+    fn invalid_data_error(&self, index: usize) -> OdpEventError {
+        match self.fields.get(index) {
+            Some(&Field::Data { key, value }) => OdpEventError::InvalidData {
+                key: self.str(key).to_owned(),
+                reason: value.invalid_reason().unwrap_or("value cannot be sent"),
+            },
+            _ => OdpEventError::InvalidData {
+                key: String::new(),
+                reason: "value cannot be sent",
+            },
+        }
     }
 
     fn push_text(&mut self, text: &str) -> Span {
@@ -342,6 +358,7 @@ impl OdpEvent {
         let key = self.push_text(key);
         let value = self.push_text(value);
         self.fields.push(Field::Identifier { key, value });
+        self.has_identifier = true;
     }
 
     fn push_data(&mut self, key: &str, value: OdpValue) {
@@ -353,6 +370,12 @@ impl OdpEvent {
             OdpValue::Bool(b) => Scalar::Bool(b),
             OdpValue::Null => Scalar::Null,
         };
+        if self.first_invalid.is_none() && value.invalid_reason().is_some() {
+            self.first_invalid = u32::try_from(self.fields.len() + 1)
+                .ok()
+                .and_then(NonZeroU32::new);
+            self.oversized |= self.first_invalid.is_none();
+        }
         self.fields.push(Field::Data { key, value });
     }
 
@@ -403,7 +426,10 @@ impl fmt::Debug for OdpEvent {
             .collect();
         f.debug_struct("OdpEvent")
             .field("action", &self.action())
-            .field("event_type", &self.event_type.map(|span| self.str(span)))
+            .field(
+                "event_type",
+                &Some(self.str(self.event_type)).filter(|t| !t.is_empty()),
+            )
             .field("identifiers", &identifiers)
             .field("data", &data)
             .finish()
@@ -460,9 +486,9 @@ pub struct WireOdpEvent {
 impl WireOdpEvent {
     /// The event type (`fullstack` unless set).
     pub fn event_type(&self) -> &str {
-        match self.event.event_type.map(|span| self.event.str(span)) {
-            Some(t) if !t.is_empty() => t,
-            _ => DEFAULT_EVENT_TYPE,
+        match self.event.str(self.event.event_type) {
+            "" => DEFAULT_EVENT_TYPE,
+            t => t,
         }
     }
 
@@ -730,6 +756,22 @@ mod tests {
             }
         );
         assert!(err.to_string().starts_with("ODP data is not valid."));
+    }
+
+    #[test]
+    fn the_first_invalid_data_entry_is_reported() {
+        let event = OdpEvent::new("a")
+            .data("fine", 1)
+            .data("first", f64::INFINITY)
+            .identifier("k", "v")
+            .data("second", OdpValue::Integer(i64::MAX));
+        assert_eq!(
+            wire(event),
+            Err(OdpEventError::InvalidData {
+                key: "first".into(),
+                reason: "number is not finite"
+            })
+        );
     }
 
     #[test]
