@@ -181,11 +181,17 @@ impl From<()> for OdpValue {
 /// assert_eq!(event.action(), "purchased");
 /// ```
 ///
-/// All of an event's text lives in one buffer and up to four identifiers and data entries are
-/// stored inline, so a typical event costs one allocation, made and freed once.
+/// An event is one allocation, made once and freed once: its text (up to 104 bytes) and up to
+/// four identifiers and data entries live inline in it. The event itself is a pointer, so
+/// building it and queueing it move 8 bytes at a time.
 #[derive(Clone, PartialEq, Default)]
 pub struct OdpEvent {
-    text: String,
+    parts: Box<Parts>,
+}
+
+#[derive(Clone, PartialEq, Default)]
+struct Parts {
+    text: Text,
     action: Span,
     /// Empty for the default type.
     event_type: Span,
@@ -199,7 +205,7 @@ pub struct OdpEvent {
     fields: SmallVec<[Field; 4]>,
 }
 
-/// A range of [`OdpEvent::text`]. 32-bit offsets keep the event small, and so cheap to move
+/// A range of an event's text. 32-bit offsets keep the event small, and so cheap to move
 /// through the queue; text beyond 4 GiB marks the event oversized instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
@@ -238,17 +244,14 @@ impl OdpEvent {
     /// A new event with the given action, type `fullstack`, no identifiers and no data.
     pub fn new(action: impl AsRef<str>) -> Self {
         let action = action.as_ref();
-        let mut event = OdpEvent {
-            text: String::with_capacity(action.len().max(TEXT_CAPACITY)),
-            ..OdpEvent::default()
-        };
-        event.action = event.push_text(action);
+        let mut event = OdpEvent::default();
+        event.parts.action = event.push_text(action);
         event
     }
 
     /// Sets the event type (an empty type means the default, `fullstack`).
     pub fn event_type(mut self, event_type: impl AsRef<str>) -> Self {
-        self.event_type = self.push_text(event_type.as_ref());
+        self.parts.event_type = self.push_text(event_type.as_ref());
         self
     }
 
@@ -290,7 +293,7 @@ impl OdpEvent {
 
     /// The action, as given.
     pub fn action(&self) -> &str {
-        self.str(self.action)
+        self.str(self.parts.action)
     }
 
     /// Checks the event and turns it into what is sent: type defaulted, `fs_user_id` spellings
@@ -316,16 +319,16 @@ impl OdpEvent {
     }
 
     fn check(&self) -> Result<(), OdpEventError> {
-        if self.oversized {
+        if self.parts.oversized {
             return Err(OdpEventError::TooLarge);
         }
-        if self.action.len == 0 {
+        if self.parts.action.len == 0 {
             return Err(OdpEventError::InvalidAction);
         }
-        if !self.has_identifier {
+        if !self.parts.has_identifier {
             return Err(OdpEventError::MissingIdentifiers);
         }
-        match self.first_invalid {
+        match self.parts.first_invalid {
             None => Ok(()),
             Some(index) => Err(self.invalid_data_error(index.get() as usize - 1)),
         }
@@ -333,7 +336,7 @@ impl OdpEvent {
 
     #[cold]
     fn invalid_data_error(&self, index: usize) -> OdpEventError {
-        match self.fields.get(index) {
+        match self.parts.fields.get(index) {
             Some(&Field::Data { key, value }) => OdpEventError::InvalidData {
                 key: self.str(key).to_owned(),
                 reason: value.invalid_reason().unwrap_or("value cannot be sent"),
@@ -346,19 +349,19 @@ impl OdpEvent {
     }
 
     fn push_text(&mut self, text: &str) -> Span {
-        let Some(span) = Span::after(self.text.len(), text.len()) else {
-            self.oversized = true;
+        let Some(span) = Span::after(self.parts.text.len(), text.len()) else {
+            self.parts.oversized = true;
             return Span::default();
         };
-        self.text.push_str(text);
+        self.parts.text.push_str(text);
         span
     }
 
     fn push_identifier(&mut self, key: &str, value: &str) {
         let key = self.push_text(key);
         let value = self.push_text(value);
-        self.fields.push(Field::Identifier { key, value });
-        self.has_identifier = true;
+        self.parts.fields.push(Field::Identifier { key, value });
+        self.parts.has_identifier = true;
     }
 
     fn push_data(&mut self, key: &str, value: OdpValue) {
@@ -370,31 +373,32 @@ impl OdpEvent {
             OdpValue::Bool(b) => Scalar::Bool(b),
             OdpValue::Null => Scalar::Null,
         };
-        if self.first_invalid.is_none() && value.invalid_reason().is_some() {
-            self.first_invalid = u32::try_from(self.fields.len() + 1)
+        if self.parts.first_invalid.is_none() && value.invalid_reason().is_some() {
+            self.parts.first_invalid = u32::try_from(self.parts.fields.len() + 1)
                 .ok()
                 .and_then(NonZeroU32::new);
-            self.oversized |= self.first_invalid.is_none();
+            self.parts.oversized |= self.parts.first_invalid.is_none();
         }
-        self.fields.push(Field::Data { key, value });
+        self.parts.fields.push(Field::Data { key, value });
     }
 
     fn str(&self, span: Span) -> &str {
         let start = span.start as usize;
-        self.text
+        self.parts
+            .text
             .get(start..start + span.len as usize)
             .unwrap_or_default()
     }
 
     fn identifier_fields(&self) -> impl Iterator<Item = (Span, Span)> + '_ {
-        self.fields.iter().filter_map(|field| match *field {
+        self.parts.fields.iter().filter_map(|field| match *field {
             Field::Identifier { key, value } => Some((key, value)),
             Field::Data { .. } => None,
         })
     }
 
     fn data_fields(&self) -> impl Iterator<Item = (Span, Scalar)> + '_ {
-        self.fields.iter().filter_map(|field| match *field {
+        self.parts.fields.iter().filter_map(|field| match *field {
             Field::Data { key, value } => Some((key, value)),
             Field::Identifier { .. } => None,
         })
@@ -411,8 +415,75 @@ impl OdpEvent {
     }
 }
 
-/// Bytes of text reserved for a new event: room for an action and a few short entries.
-const TEXT_CAPACITY: usize = 64;
+/// Bytes of text stored inline in an event: room for an action and a few short entries.
+const INLINE_TEXT: usize = 104;
+
+/// An event's text: inline while it fits, then in a `String`. Only whole `&str`s are ever
+/// appended, so the bytes are UTF-8 and every [`Span`] is on char boundaries.
+#[derive(Clone)]
+enum Text {
+    Inline { bytes: [u8; INLINE_TEXT], len: u8 },
+    Heap(String),
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::Inline {
+            bytes: [0; INLINE_TEXT],
+            len: 0,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.get(0..self.len()) == other.get(0..other.len())
+    }
+}
+
+impl Text {
+    fn len(&self) -> usize {
+        match self {
+            Text::Inline { len, .. } => usize::from(*len),
+            Text::Heap(text) => text.len(),
+        }
+    }
+
+    fn push_str(&mut self, text: &str) {
+        match self {
+            Text::Inline { bytes, len } => {
+                let (start, end) = (usize::from(*len), usize::from(*len) + text.len());
+                match (bytes.get_mut(start..end), u8::try_from(end)) {
+                    (Some(room), Ok(end)) => {
+                        room.copy_from_slice(text.as_bytes());
+                        *len = end;
+                    }
+                    _ => self.spill(text),
+                }
+            }
+            Text::Heap(heap) => heap.push_str(text),
+        }
+    }
+
+    #[cold]
+    fn spill(&mut self, text: &str) {
+        let kept = self.get(0..self.len()).unwrap_or_default();
+        let mut heap = String::with_capacity((kept.len() + text.len()).max(2 * INLINE_TEXT));
+        heap.push_str(kept);
+        heap.push_str(text);
+        *self = Text::Heap(heap);
+    }
+
+    fn get(&self, range: std::ops::Range<usize>) -> Option<&str> {
+        match self {
+            Text::Inline { bytes, len } => {
+                let bytes = bytes.get(..usize::from(*len))?.get(range)?;
+                std::str::from_utf8(bytes).ok()
+            }
+            Text::Heap(text) => text.get(range),
+        }
+    }
+}
 
 impl fmt::Debug for OdpEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -428,7 +499,7 @@ impl fmt::Debug for OdpEvent {
             .field("action", &self.action())
             .field(
                 "event_type",
-                &Some(self.str(self.event_type)).filter(|t| !t.is_empty()),
+                &Some(self.str(self.parts.event_type)).filter(|t| !t.is_empty()),
             )
             .field("identifiers", &identifiers)
             .field("data", &data)
@@ -486,7 +557,7 @@ pub struct WireOdpEvent {
 impl WireOdpEvent {
     /// The event type (`fullstack` unless set).
     pub fn event_type(&self) -> &str {
-        match self.event.str(self.event.event_type) {
+        match self.event.str(self.event.parts.event_type) {
             "" => DEFAULT_EVENT_TYPE,
             t => t,
         }
@@ -788,14 +859,38 @@ mod tests {
         assert_eq!(Span::after(last - 5, 6), None);
         assert_eq!(Span::after(usize::MAX, 1), None);
         let mut event = OdpEvent::new("a").identifier("k", "v");
-        event.oversized = true;
+        event.parts.oversized = true;
         assert_eq!(wire(event), Err(OdpEventError::TooLarge));
     }
 
     #[test]
     fn a_queued_event_stays_small() {
-        // Every queued event is moved into the queue and out again; keep it a few cache lines.
-        assert!(std::mem::size_of::<WireOdpEvent>() <= 192);
+        // Every queued event is moved into the queue and out again: a pointer and the id.
+        assert!(std::mem::size_of::<WireOdpEvent>() <= 48);
+        assert_eq!(std::mem::size_of::<OdpEvent>(), 8);
+    }
+
+    #[test]
+    fn text_beyond_the_inline_room_is_kept_whole() {
+        let long = "é".repeat(300);
+        let event = wire(
+            OdpEvent::new(&long)
+                .identifier("email", &long)
+                .data("note", long.as_str()),
+        )
+        .unwrap();
+        assert_eq!(event.action(), long);
+        assert_eq!(event.identifiers(), vec![("email".into(), long.clone())]);
+        assert_eq!(event.data_value("note"), Some(long.as_str().into()));
+
+        // Inline first, then moved to the heap part-way.
+        let (x, y) = ("x".repeat(60), "ü".repeat(30));
+        let event = wire(OdpEvent::new("a").identifier("k1", &x).identifier("k2", &y)).unwrap();
+        assert_eq!(event.action(), "a");
+        assert_eq!(
+            event.identifiers(),
+            vec![("k1".into(), x.clone()), ("k2".into(), y.clone())]
+        );
     }
 
     #[test]
