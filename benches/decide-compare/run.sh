@@ -13,6 +13,12 @@
 #   cli.md         with --cli only: `optimizely-fx bench decide` (built from the workspace in
 #                  release mode) on the same datafiles, peak RSS from /usr/bin/time
 # Takes about a minute once built (a few more without valgrind's instruction counts).
+#
+# `--per-side-binaries` runs the 1,000,000-user children as `decide-child-<side>`, binaries
+# that each link one side alone (as a service links one SDK), instead of `decide-compare`,
+# which links all three; the file-backed part of peak RSS depends on the binary's layout.
+# With DECIDE_COMPARE_RESIDENCY=1 in the environment, each child's JSON line also lists
+# resident kB per mapping and the program's resident pages (see src/residency.rs).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::proc_status::{main_thread_on_cpu_ns, peak_rss_kb, rss_kb, status_kb};
-use crate::sides::{Histogram, Loaded, Side, user_id};
+use crate::sides::{Decides, Histogram, Loaded, Side, user_id};
 
 /// Where a datafile comes from: a file, or the synthetic generator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,20 +61,24 @@ impl Source {
 }
 
 /// Loads the datafile with `side` (timed: init), then decides `flag` for `n` users (timed:
-/// the loop alone).
-pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
+/// the loop alone). `L` is [`Loaded`] in `decide-compare` itself (every side in one binary),
+/// or the one side a `decide-child-*` binary holds.
+pub fn decide_users<L: Decides>(side: Side, source: &Source, flag: &str, n: u64) -> Value {
     let rss_start_kb = rss_kb();
+    let mut residency = Residency::from_env();
+    residency.take("start");
     let datafile = match source.read() {
         Ok(text) => text,
         Err(error) => return failure(side, &error),
     };
     let started = Instant::now();
-    let loaded = match Loaded::load(side, datafile) {
+    let loaded = match L::load(side, datafile) {
         Ok(loaded) => loaded,
         Err(error) => return failure(side, &error),
     };
     let init = started.elapsed();
     let rss_after_init_kb = rss_kb();
+    residency.take("after_init");
 
     let mut histogram = Histogram::default();
     let cpu_before = main_thread_on_cpu_ns();
@@ -87,8 +91,9 @@ pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
     let peak = peak_rss_kb();
     let (rss_anon_kb, rss_file_kb) = (status_kb("RssAnon"), status_kb("RssFile"));
     let threads = status_kb("Threads");
+    residency.take("end");
     loaded.close();
-    json!({
+    let mut line = json!({
         "side": side.arg(),
         "ok": true,
         "n": n,
@@ -105,7 +110,66 @@ pub fn decide_users(side: Side, source: &Source, flag: &str, n: u64) -> Value {
         "rss_anon_kb_at_end": rss_anon_kb,
         "rss_file_kb_at_end": rss_file_kb,
         "threads": threads,
-    })
+    });
+    residency.attach(&mut line);
+    line
+}
+
+/// With `DECIDE_COMPARE_RESIDENCY` set, `decide_users` adds `residency` to its line: resident
+/// memory per mapping and the resident pages of the program at start, after loading and at
+/// the end (see [`crate::residency`]). Off by default: the snapshots themselves touch code.
+struct Residency(Option<serde_json::Map<String, Value>>);
+
+impl Residency {
+    fn from_env() -> Self {
+        Self(std::env::var_os("DECIDE_COMPARE_RESIDENCY").map(|_| serde_json::Map::new()))
+    }
+
+    fn take(&mut self, label: &str) {
+        if let Some(snapshots) = &mut self.0 {
+            snapshots.insert(label.to_owned(), crate::residency::snapshot());
+        }
+    }
+
+    fn attach(self, line: &mut Value) {
+        if let Some(snapshots) = self.0 {
+            line["residency"] = Value::Object(snapshots);
+        }
+    }
+}
+
+/// The `main` of a `decide-child-*` binary: `child-decide SIDE SOURCE FLAG N`, as
+/// `decide-compare` runs itself, with `L` the one side the binary holds.
+pub fn one_side_main<L: Decides>() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let line = match args.as_slice() {
+        [command, side, source, flag, n] if command == "child-decide" => {
+            one_side_line::<L>(side, source, flag, n)
+        }
+        _ => Err("usage: child-decide SIDE SOURCE FLAG N".to_owned()),
+    };
+    match line {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_side_line<L: Decides>(
+    side: &str,
+    source: &str,
+    flag: &str,
+    n: &str,
+) -> Result<Value, String> {
+    let side = side.parse()?;
+    let source = Source::parse(source)?;
+    let n = n.parse().map_err(|e| format!("{n:?}: {e}"))?;
+    Ok(decide_users::<L>(side, &source, flag, n))
 }
 
 /// Time from the datafile string to the first decision returned (`user0`, `flag`), `runs`

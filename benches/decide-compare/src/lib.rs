@@ -7,6 +7,7 @@
 pub mod child;
 pub mod proc_status;
 pub mod report;
+pub mod residency;
 pub mod sides;
 
 /// The synthetic datafile generator of the core crate's tests and benches.

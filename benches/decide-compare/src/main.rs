@@ -5,6 +5,7 @@
 //! ```text
 //! decide-compare [--n N] [--rounds R] [--case PATH:FLAG]... [--first-runs K]
 //!                [--generated FLAGS:EXPERIMENTS] [--first-flag KEY] [--callgrind-users N]
+//!                [--per-side-binaries]
 //! ```
 //!
 //! Defaults: N = 1,000,000 users, R = 5 rounds (the order of the sides rotates each round),
@@ -14,16 +15,22 @@
 //! under callgrind for `--callgrind-users` users (100,000; 0 skips it) to count instructions
 //! per decision, a figure the machine's noise does not move.
 //!
+//! With `--per-side-binaries` the 1,000,000-user children are the `decide-child-<side>`
+//! binaries built beside this one, each linking one side alone (as a service links one SDK),
+//! instead of this binary, which holds all three: the code each side runs then sits in a
+//! binary of its own layout, which changes the file-backed part of its peak RSS.
+//!
 //! Every measurement runs in a child process of its own (this binary, re-invoked with
 //! `child-decide`, `child-first` or `child-diff`), so the sides never share a heap and each
 //! peak RSS (`VmHWM`) is that side's alone.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use decide_compare::FIXTURES;
 use decide_compare::child::{self, Source};
 use decide_compare::report::{self, SideRuns};
-use decide_compare::sides::Side;
+use decide_compare::sides::{Loaded, Side};
 use serde_json::Value;
 
 struct Options {
@@ -34,6 +41,7 @@ struct Options {
     callgrind_users: u64,
     generated: Source,
     first_flag: String,
+    per_side_binaries: bool,
 }
 
 impl Options {
@@ -49,9 +57,14 @@ impl Options {
                 experiments: 500,
             },
             first_flag: "flag_0".to_owned(),
+            per_side_binaries: false,
         };
         let mut args = args.iter();
         while let Some(name) = args.next() {
+            if name == "--per-side-binaries" {
+                options.per_side_binaries = true;
+                continue;
+            }
             let mut value = || args.next().ok_or_else(|| format!("{name} needs a value"));
             match name.as_str() {
                 "--n" => options.n = number(value()?)?,
@@ -111,7 +124,8 @@ fn run_child(args: &[String]) -> Result<(), String> {
     let line = match arg(0)? {
         "child-decide" => {
             let side = arg(1)?.parse()?;
-            child::decide_users(side, &Source::parse(arg(2)?)?, arg(3)?, number(arg(4)?)?)
+            let source = Source::parse(arg(2)?)?;
+            child::decide_users::<Loaded>(side, &source, arg(3)?, number(arg(4)?)?)
         }
         "child-first" => {
             let side = arg(1)?.parse()?;
@@ -126,6 +140,20 @@ fn run_child(args: &[String]) -> Result<(), String> {
 /// Runs this binary again with `args` and returns its JSON line.
 fn spawn(args: &[String]) -> Result<Value, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    spawn_exe(&exe, args)
+}
+
+/// The 1,000,000-user child of `side`: this binary, or its `decide-child-<side>` sibling.
+fn decide_child(options: &Options, side: Side) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    Ok(match options.per_side_binaries {
+        true => exe.with_file_name(format!("decide-child-{}", side.arg())),
+        false => exe,
+    })
+}
+
+/// Runs `exe` with `args` and returns its JSON line.
+fn spawn_exe(exe: &Path, args: &[String]) -> Result<Value, String> {
     let output = Command::new(exe)
         .args(args)
         .output()
@@ -179,7 +207,7 @@ fn compare_decide(options: &Options, source: &Source, flag: &str) -> Result<(), 
                 flag.to_owned(),
                 options.n.to_string(),
             ];
-            let line = spawn(&args)?;
+            let line = spawn_exe(&decide_child(options, side_runs.side)?, &args)?;
             match line["ok"] == true {
                 true => side_runs.rounds.push(line),
                 false => side_runs.error = Some(line["error"].as_str().unwrap_or("?").to_owned()),
@@ -188,7 +216,7 @@ fn compare_decide(options: &Options, source: &Source, flag: &str) -> Result<(), 
     }
     println!(
         "{}",
-        report::decide_table(&format!("{name}, flag `{flag}`"), options.n, &runs)
+        report::decide_table(&decide_title(options, &name, flag), options.n, &runs)
     );
     println!("{}", report::histogram_table(&runs));
     print_agreement(options, source, flag, &runs)?;
@@ -200,6 +228,13 @@ fn compare_decide(options: &Options, source: &Source, flag: &str) -> Result<(), 
         );
     }
     Ok(())
+}
+
+fn decide_title(options: &Options, name: &str, flag: &str) -> String {
+    match options.per_side_binaries {
+        true => format!("{name}, flag `{flag}` (one binary per side)"),
+        false => format!("{name}, flag `{flag}`"),
+    }
 }
 
 /// Instructions per decision of each side that loaded the datafile, counted by callgrind

@@ -94,12 +94,12 @@ impl ClientBuilder {
             transport,
         ));
         let follower = Arc::clone(&manager);
-        store.on_config_change(move |_, config| {
-            follower.update_config(
-                config
-                    .odp()
-                    .map(|o| (o.host.as_str(), o.public_key.as_str())),
-            );
+        store.on_config_change(move |previous, config| {
+            let odp = config.odp();
+            // A first config without ODP leaves the new manager as it is: not integrated.
+            if previous.is_some() || odp.is_some() {
+                follower.update_config(odp.map(|o| (o.host.as_str(), o.public_key.as_str())));
+            }
         });
         Some(manager)
     }

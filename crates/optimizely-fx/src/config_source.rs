@@ -123,9 +123,10 @@ impl CurrentConfig<'_> {
 
 /// The current config of a client and everything that reacts to it changing.
 pub(crate) struct ConfigStore {
+    /// The current config of a client with a poller.
     current: ArcSwapOption<ProjectConfig>,
-    /// Set (to the config in `current`) for a client without a poller, whose config never
-    /// changes: decide then reads it with one atomic load instead of the arc-swap protocol.
+    /// The config of a client without a poller, which never changes (`current` stays empty):
+    /// it is read with one atomic load instead of the arc-swap protocol.
     fixed: OnceLock<Arc<ProjectConfig>>,
     /// SDK components following config changes. The lock also serialises updates, so each hook
     /// sees every change exactly once and in order.
@@ -148,7 +149,10 @@ impl ConfigStore {
     }
 
     pub(crate) fn current(&self) -> Option<Arc<ProjectConfig>> {
-        self.current.load_full()
+        match self.fixed.get() {
+            Some(config) => Some(Arc::clone(config)),
+            None => self.current.load_full(),
+        }
     }
 
     /// The current config, borrowed for a short call: no reference-count traffic in the common
@@ -195,7 +199,7 @@ impl ConfigStore {
         hook: impl Fn(Option<&Arc<ProjectConfig>>, &Arc<ProjectConfig>) + Send + Sync + 'static,
     ) {
         let mut hooks = self.hooks();
-        if let Some(current) = self.current.load_full() {
+        if let Some(current) = self.current() {
             run_hook(&hook, None, &current);
         }
         hooks.push(Box::new(hook));
@@ -251,10 +255,8 @@ impl ConfigStore {
     /// store will ever hold ([`update`](Self::update) then changes nothing).
     pub(crate) fn set_fixed(&self, config: ProjectConfig) {
         log_datafile_warnings(&config);
-        let config = Arc::new(config);
-        self.current.store(Some(Arc::clone(&config)));
         // Cannot fail: the builder calls this once, on a new store.
-        let _ = self.fixed.set(config);
+        let _ = self.fixed.set(Arc::new(config));
         self.readiness.mark_ready();
     }
 }
@@ -280,7 +282,7 @@ fn run_hook(
 
 impl fmt::Debug for ConfigStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let current = self.current.load();
+        let current = self.current();
         f.debug_struct("ConfigStore")
             .field("revision", &current.as_ref().map(|c| c.revision()))
             .field("ready", &self.readiness.is_ready())

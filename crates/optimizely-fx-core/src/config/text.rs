@@ -209,6 +209,16 @@ impl StrIndex {
         count: usize,
         key_of: impl Fn(usize) -> &'k [u8],
     ) -> Self {
+        Self::build_with(slots, count, &key_of)
+    }
+
+    /// [`build`](Self::build) compiled once for all indexes: it runs once per config and
+    /// index, so a call through `key_of` costs nothing that matters.
+    fn build_with<'k>(
+        slots: &mut Vec<u32>,
+        count: usize,
+        key_of: &dyn Fn(usize) -> &'k [u8],
+    ) -> Self {
         if count <= SCANNED {
             let unique = (0..count).all(|i| (0..i).all(|j| key_of(i) != key_of(j)));
             return StrIndex {

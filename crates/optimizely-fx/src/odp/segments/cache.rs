@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
@@ -78,8 +78,9 @@ struct Entry {
 ///
 /// One mutex guards the whole cache; each operation holds it for a few hash-map steps.
 pub struct LruSegmentsCache {
-    /// `None` when the capacity is 0.
-    entries: Option<Mutex<LruCache<String, Entry>>>,
+    /// Made by the first save or reset (a client that never fetches segments never makes
+    /// it); never when the capacity is 0.
+    entries: OnceLock<Mutex<LruCache<String, Entry>>>,
     capacity: usize,
     timeout: Option<Duration>,
     clock: Clock,
@@ -117,10 +118,8 @@ impl LruSegmentsCache {
     }
 
     fn with_clock_source(capacity: usize, timeout: Duration, clock: Clock) -> Self {
-        // Unbounded underneath (no up-front allocation); the capacity is enforced on save.
-        let entries = (capacity > 0).then(|| Mutex::new(LruCache::unbounded()));
         LruSegmentsCache {
-            entries,
+            entries: OnceLock::new(),
             capacity,
             timeout: (!timeout.is_zero()).then_some(timeout),
             clock,
@@ -140,7 +139,7 @@ impl LruSegmentsCache {
 
     /// Number of entries held, expired ones not yet removed included.
     pub fn len(&self) -> usize {
-        self.lock().map_or(0, |entries| entries.len())
+        self.entries.get().map_or(0, |entries| lock(entries).len())
     }
 
     /// Whether no entry is held.
@@ -148,18 +147,24 @@ impl LruSegmentsCache {
         self.len() == 0
     }
 
+    /// The entries, made on first use; `None` when the capacity is 0.
     fn lock(&self) -> Option<MutexGuard<'_, LruCache<String, Entry>>> {
-        // Nothing panics while the lock is held except an allocation failure; the map is
-        // consistent between operations either way.
-        let entries = self.entries.as_ref()?;
-        Some(entries.lock().unwrap_or_else(PoisonError::into_inner))
+        if self.capacity == 0 {
+            return None;
+        }
+        // Unbounded underneath (no up-front allocation); the capacity is enforced on save.
+        let entries = self
+            .entries
+            .get_or_init(|| Mutex::new(LruCache::unbounded()));
+        Some(lock(entries))
     }
 
     fn get(&self, key: &str) -> Option<Arc<[String]>> {
-        let entries = self.entries.as_ref()?;
+        // Nothing saved yet when there are no entries.
+        let entries = self.entries.get()?;
         // Read before locking, to keep the critical section short.
         let now = self.timeout.map(|_| self.clock.now());
-        let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = lock(entries);
         let entry = entries.get(key)?;
         if is_expired(entry, now) {
             entries.pop(key);
@@ -216,6 +221,12 @@ impl LruSegmentsCache {
     fn reset_count(&self) -> u64 {
         self.resets.load(Ordering::Acquire)
     }
+}
+
+fn lock(entries: &Mutex<LruCache<String, Entry>>) -> MutexGuard<'_, LruCache<String, Entry>> {
+    // Nothing panics while the lock is held except an allocation failure; the map is
+    // consistent between operations either way.
+    entries.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An entry saved at `t` is valid while `now - t < timeout`, i.e. until `now >= t + timeout`.

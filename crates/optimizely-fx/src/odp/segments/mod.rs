@@ -140,10 +140,14 @@ impl SegmentsManager {
         current: &ProjectConfig,
     ) {
         let odp = current.odp();
-        self.current_odp.store(odp.cloned().map(Arc::new));
         let Some(previous) = previous else {
+            // The first config: a new manager has no ODP settings to replace.
+            if let Some(odp) = odp {
+                self.current_odp.store(Some(Arc::new(odp.clone())));
+            }
             return;
         };
+        self.current_odp.store(odp.cloned().map(Arc::new));
         if !same_odp_settings(previous.odp(), odp) {
             log::debug!("ODP settings changed with the new datafile; segments cache reset");
             self.store.reset();
