@@ -3,9 +3,8 @@
 //! worker takes everything at once by swapping buffers, so memory is reused instead of
 //! allocated per item, and neither side waits on the other for more than a few instructions.
 //!
-//! The target of the items is recorded once per run of items with the same target (in a
-//! short side list of target changes), not once per item, so an enqueue touches no reference
-//! count.
+//! The target of the items is recorded once per run of items with the same target, not once
+//! per item, so an enqueue touches no reference count.
 //!
 //! The mailbox also holds the length at which the worker wants to be woken (`ring_at`), read
 //! and written under the same lock as the items, so a caller can never miss a threshold the
@@ -18,39 +17,45 @@ use super::{BatchSink, EnqueueError};
 /// Spare buffers larger than this many items are shrunk when mostly empty.
 const KEEP_CAPACITY: usize = 1024;
 
-/// Items taken out of the mailbox in one go, with the targets they were queued for.
+/// Items taken out of the mailbox in one go, in runs of items with the same target.
 pub(super) struct Taken<S: BatchSink> {
     items: Vec<S::Item>,
-    /// `(index of the first item, target)`, ascending; items before the first change keep the
-    /// target of the previous take.
-    changes: Vec<(usize, Arc<S::Target>)>,
+    /// `(target, number of items)` in order; together they cover `items`.
+    runs: Vec<(Arc<S::Target>, usize)>,
 }
 
 impl<S: BatchSink> Taken<S> {
     pub(super) fn new() -> Self {
         Taken {
             items: Vec::new(),
-            changes: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
-    /// Hands each item to `receive` in order, together with its target change if one starts
-    /// at it; leaves the buffers empty, their memory kept (or trimmed when far too large).
-    pub(super) fn drain(&mut self, mut receive: impl FnMut(Option<Arc<S::Target>>, S::Item)) {
+    /// Hands each item to `receive` in order, with its target; leaves the buffers empty,
+    /// their memory kept (or trimmed when far too large).
+    pub(super) fn drain(&mut self, mut receive: impl FnMut(&Arc<S::Target>, S::Item)) {
         let taken = self.items.len();
-        let mut changes = self.changes.drain(..).peekable();
-        for (index, item) in self.items.drain(..).enumerate() {
-            let change = changes
-                .next_if(|(first, _)| *first == index)
-                .map(|(_, target)| target);
-            receive(change, item);
+        let mut items = self.items.drain(..);
+        for (target, count) in self.runs.drain(..) {
+            for item in items.by_ref().take(count) {
+                receive(&target, item);
+            }
         }
-        drop(changes);
+        drop(items);
         trim(&mut self.items, taken);
     }
 
     fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.changes.is_empty()
+        self.items.is_empty() && self.runs.is_empty()
+    }
+
+    fn push(&mut self, target: &Arc<S::Target>, item: S::Item) {
+        match self.runs.last_mut() {
+            Some((last, count)) if Arc::ptr_eq(last, target) => *count += 1,
+            _ => self.runs.push((Arc::clone(target), 1)),
+        }
+        self.items.push(item);
     }
 }
 
@@ -62,8 +67,6 @@ struct State<S: BatchSink> {
     queued: Taken<S>,
     /// Target of [`Mailbox::push_current`]; `None` refuses those items.
     current: Option<Arc<S::Target>>,
-    /// Target of the latest item pushed (the worker's view after it takes the items).
-    last_pushed: Option<Arc<S::Target>>,
     /// Number of items at which a push asks the caller to ring; 0 for never.
     ring_at: usize,
     /// Cleared when the worker stops: later pushes are refused.
@@ -85,7 +88,6 @@ impl<S: BatchSink> Mailbox<S> {
             state: Mutex::new(State {
                 queued: Taken::new(),
                 current: None,
-                last_pushed: None,
                 ring_at: 0,
                 open: true,
             }),
@@ -103,6 +105,10 @@ impl<S: BatchSink> Mailbox<S> {
         self.lock().current = target;
     }
 
+    pub(super) fn current(&self) -> Option<Arc<S::Target>> {
+        self.lock().current.clone()
+    }
+
     /// Pushes `item` for `target`. `admit` is called under the lock once the item is known
     /// to be accepted otherwise; returning `false` refuses it as [`EnqueueError::Full`].
     #[inline]
@@ -113,9 +119,8 @@ impl<S: BatchSink> Mailbox<S> {
         admit: impl FnOnce() -> bool,
     ) -> Result<Pushed, EnqueueError> {
         let mut state = self.lock();
-        state.accept(admit)?;
-        state.note_target(target);
-        state.queued.items.push(item);
+        accept(state.open, admit)?;
+        state.queued.push(target, item);
         Ok(state.take_ring())
     }
 
@@ -128,22 +133,16 @@ impl<S: BatchSink> Mailbox<S> {
     ) -> Result<Pushed, EnqueueError> {
         let mut state = self.lock();
         let State {
+            queued,
             current,
-            last_pushed,
+            open,
             ..
-        } = &*state;
-        let Some(current) = current else {
+        } = &mut *state;
+        let Some(current) = current.as_ref() else {
             return Err(EnqueueError::NoTarget);
         };
-        let new_run = !last_pushed
-            .as_ref()
-            .is_some_and(|last| Arc::ptr_eq(last, current));
-        let current = new_run.then(|| current.clone());
-        state.accept(admit)?;
-        if let Some(current) = current {
-            state.note_target(&current);
-        }
-        state.queued.items.push(item);
+        accept(*open, admit)?;
+        queued.push(current, item);
         Ok(state.take_ring())
     }
 
@@ -174,7 +173,6 @@ impl<S: BatchSink> Mailbox<S> {
             let mut state = self.lock();
             state.open = false;
             state.current = None;
-            state.last_pushed = None;
             std::mem::replace(&mut state.queued, Taken::new())
         };
         drop(left);
@@ -182,29 +180,6 @@ impl<S: BatchSink> Mailbox<S> {
 }
 
 impl<S: BatchSink> State<S> {
-    fn accept(&self, admit: impl FnOnce() -> bool) -> Result<(), EnqueueError> {
-        if !self.open {
-            return Err(EnqueueError::Closed);
-        }
-        if !admit() {
-            return Err(EnqueueError::Full);
-        }
-        Ok(())
-    }
-
-    /// Records a target change ahead of the next item when `target` is not the last one.
-    fn note_target(&mut self, target: &Arc<S::Target>) {
-        let same = self
-            .last_pushed
-            .as_ref()
-            .is_some_and(|last| Arc::ptr_eq(last, target));
-        if !same {
-            let index = self.queued.items.len();
-            self.queued.changes.push((index, Arc::clone(target)));
-            self.last_pushed = Some(Arc::clone(target));
-        }
-    }
-
     fn take_ring(&mut self) -> Pushed {
         if self.ring_at != 0 && self.queued.items.len() >= self.ring_at {
             self.ring_at = 0;
@@ -212,6 +187,17 @@ impl<S: BatchSink> State<S> {
         }
         Pushed::Quiet
     }
+}
+
+/// Whether an item may go in: the mailbox is open and `admit` (the capacity count) agrees.
+fn accept(open: bool, admit: impl FnOnce() -> bool) -> Result<(), EnqueueError> {
+    if !open {
+        return Err(EnqueueError::Closed);
+    }
+    if !admit() {
+        return Err(EnqueueError::Full);
+    }
+    Ok(())
 }
 
 /// Gives a drained buffer back its memory when it grew far beyond what arrives now.

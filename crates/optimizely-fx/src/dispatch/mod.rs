@@ -224,6 +224,11 @@ impl<S: BatchSink> Dispatcher<S> {
         self.mailbox.set_current(target);
     }
 
+    /// The target of [`try_enqueue_current`](Self::try_enqueue_current).
+    pub(crate) fn target(&self) -> Option<Arc<S::Target>> {
+        self.mailbox.current()
+    }
+
     fn check_open(&self) -> Result<(), EnqueueError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(EnqueueError::Closed);

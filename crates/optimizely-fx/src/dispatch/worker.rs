@@ -71,8 +71,6 @@ pub(super) struct Worker<S: BatchSink> {
     pool: SenderPool<S>,
     /// Buffers swapped with the mailbox's on every take.
     spare: Taken<S>,
-    /// Target of the items taken in next (from the latest marker).
-    incoming: Option<Arc<S::Target>>,
     queue: VecDeque<Queued<S>>,
     last_seq: u64,
     /// First sequence number of each batch in flight.
@@ -110,7 +108,6 @@ impl<S: BatchSink> Worker<S> {
             control_open: true,
             pool,
             spare: Taken::new(),
-            incoming: None,
             queue: VecDeque::new(),
             last_seq: 0,
             in_flight: Vec::new(),
@@ -251,26 +248,18 @@ impl<S: BatchSink> Worker<S> {
         let mut taken = std::mem::replace(&mut self.spare, Taken::new());
         self.inbox.mailbox.take_all(&mut taken);
         let mut count = 0;
-        taken.drain(|change, item| {
-            if change.is_some() {
-                self.incoming = change;
-            }
+        taken.drain(|target, item| {
             count += 1;
-            self.receive(item, now);
+            self.receive(target, item, now);
         });
         self.spare = taken;
         count
     }
 
-    fn receive(&mut self, item: S::Item, now: Instant) {
-        // The mailbox records the target ahead of the first item of every run.
-        let Some(target) = self.incoming.clone() else {
-            self.shared.counters.given_up(1);
-            return;
-        };
+    fn receive(&mut self, target: &Arc<S::Target>, item: S::Item, now: Instant) {
         self.last_seq += 1;
         if let Some(tail) = self.queue.back()
-            && !same_target::<S>(&tail.target, &target)
+            && !same_target::<S>(&tail.target, target)
         {
             // Items ahead of a target change go out now, to their own target.
             let mark = tail.seq;
@@ -278,7 +267,7 @@ impl<S: BatchSink> Worker<S> {
         }
         self.queue.push_back(Queued {
             seq: self.last_seq,
-            target,
+            target: Arc::clone(target),
             item,
         });
         if self.interval_due.is_none() {
@@ -291,7 +280,7 @@ impl<S: BatchSink> Worker<S> {
     fn on_control(&mut self, message: Control, now: Instant) {
         match message {
             Control::Flush { reply } => {
-                let _ = self.drain(now);
+                self.drain(now);
                 let mark = self.last_seq;
                 self.start_round(mark);
                 if let Some((reply, deadline)) = reply {
@@ -307,7 +296,7 @@ impl<S: BatchSink> Worker<S> {
     }
 
     fn begin_close(&mut self, deadline: Instant, reply: Option<Sender<QueueReport>>, now: Instant) {
-        let _ = self.drain(now);
+        self.drain(now);
         let mark = self.last_seq;
         self.start_round(mark);
         let closing = self.closing.get_or_insert_with(|| Closing {

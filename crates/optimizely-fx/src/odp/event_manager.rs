@@ -63,11 +63,11 @@ impl OdpEventSettings {
 pub(crate) struct OdpEventManager {
     settings: OdpEventSettings,
     transport: Arc<dyn HttpTransport>,
-    /// Target of newly queued events (`None` while not integrated); the lock also serialises
-    /// config updates and close. The dispatcher holds its own copy for the enqueue path.
-    endpoint: Mutex<Option<Arc<OdpEndpoint>>>,
+    /// Started by the first integration; its target is the current endpoint.
     dispatcher: OnceLock<Dispatcher<OdpEventSink>>,
     closed: AtomicBool,
+    /// Serialises config updates and close.
+    lifecycle: Mutex<()>,
 }
 
 impl OdpEventManager {
@@ -75,9 +75,9 @@ impl OdpEventManager {
         OdpEventManager {
             settings,
             transport,
-            endpoint: Mutex::new(None),
             dispatcher: OnceLock::new(),
             closed: AtomicBool::new(false),
+            lifecycle: Mutex::new(()),
         }
     }
 
@@ -86,56 +86,59 @@ impl OdpEventManager {
     /// flushed to the endpoint they were queued for, and later events go to the new one; with
     /// `None` later events are refused ([`EnqueueError::NoTarget`]).
     pub(crate) fn update_config(&self, odp: Option<(&str, &str)>) {
-        let mut endpoint = self.endpoint();
+        let _serialised = self.lifecycle();
         if self.closed.load(Ordering::Acquire) {
             return;
         }
+        let current = self.endpoint();
         match odp {
-            Some((host, key)) if endpoint.as_deref().is_some_and(|now| now.is(host, key)) => {}
-            Some((host, key)) => {
-                let was_integrated = endpoint.is_some();
-                let new = Arc::new(OdpEndpoint::new(host, key));
-                *endpoint = Some(new.clone());
-                self.integrate(new, was_integrated);
-            }
-            None if endpoint.is_none() => {}
-            None => {
-                *endpoint = None;
-                self.deintegrate();
-            }
+            Some((host, key)) if current.as_deref().is_some_and(|now| now.is(host, key)) => {}
+            Some((host, key)) => self.integrate(OdpEndpoint::new(host, key), current.is_some()),
+            None if current.is_none() => {}
+            None => self.deintegrate(),
         }
     }
 
-    fn endpoint(&self) -> MutexGuard<'_, Option<Arc<OdpEndpoint>>> {
-        self.endpoint.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lifecycle(&self) -> MutexGuard<'_, ()> {
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn integrate(&self, endpoint: Arc<OdpEndpoint>, was_integrated: bool) {
+    /// Where newly queued events go; `None` while not integrated.
+    fn endpoint(&self) -> Option<Arc<OdpEndpoint>> {
+        self.dispatcher.get().and_then(Dispatcher::target)
+    }
+
+    fn integrate(&self, endpoint: OdpEndpoint, was_integrated: bool) {
         let host = endpoint.host().to_owned();
-        if self.dispatcher.get().is_none() {
-            self.start_dispatcher(&host);
-        } else {
+        let Some(dispatcher) = self.started_dispatcher(&host) else {
+            return;
+        };
+        dispatcher.set_target(Some(Arc::new(endpoint)));
+        if was_integrated {
             log::debug!("ODP events now go to {host}; queued ones to the previous endpoint");
-        }
-        if let Some(dispatcher) = self.dispatcher.get() {
-            dispatcher.set_target(Some(endpoint));
-            if was_integrated {
-                dispatcher.request_flush();
-            }
+            dispatcher.request_flush();
         }
     }
 
-    fn start_dispatcher(&self, host: &str) {
+    /// The dispatcher, started at the first call; `None` (and ODP closed) if its thread
+    /// could not be started.
+    fn started_dispatcher(&self, host: &str) -> Option<&Dispatcher<OdpEventSink>> {
+        if let Some(dispatcher) = self.dispatcher.get() {
+            return Some(dispatcher);
+        }
         let sink = OdpEventSink::new(self.transport.clone(), self.settings.request_timeout);
         match Dispatcher::start(THREAD_NAME, self.settings.dispatch_settings(), sink) {
             Ok(dispatcher) => {
-                let _ = self.dispatcher.set(dispatcher);
                 log::debug!("ODP event delivery started ({host})");
+                Some(self.dispatcher.get_or_init(|| dispatcher))
             }
             Err(err) => {
                 log::error!("could not start ODP event delivery ({err})");
                 // Later events are refused as closed rather than queued for nobody.
                 self.closed.store(true, Ordering::Release);
+                None
             }
         }
     }
@@ -170,9 +173,8 @@ impl OdpEventManager {
 
     /// Refuses new events, flushes, and waits at most `timeout` before stopping delivery.
     pub(crate) fn close(&self, timeout: Duration) -> QueueReport {
-        let mut endpoint = self.endpoint();
+        let _serialised = self.lifecycle();
         self.closed.store(true, Ordering::Release);
-        *endpoint = None;
         match self.dispatcher.get() {
             Some(dispatcher) => {
                 dispatcher.set_target(None);

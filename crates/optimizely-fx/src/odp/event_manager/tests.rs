@@ -354,9 +354,9 @@ fn a_key_change_on_the_same_host_is_a_new_endpoint() {
 fn an_unchanged_endpoint_is_a_no_op() {
     let server = server();
     let manager = integrated(&server, settings());
-    let before = manager.endpoint().clone().unwrap();
+    let before = manager.endpoint().unwrap();
     manager.update_config(Some((&server.url(), KEY)));
-    let after = manager.endpoint().clone().unwrap();
+    let after = manager.endpoint().unwrap();
     assert!(Arc::ptr_eq(&before, &after));
 }
 
