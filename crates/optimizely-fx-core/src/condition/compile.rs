@@ -9,10 +9,28 @@ use super::{
 use crate::config::text::{Interner, OptStr, Str, Strings};
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::fmt;
 use std::io::Write;
+
+/// `DeserializeSeed` for a seed that is its own visitor: it asks the parser to read the value
+/// with `$read` and visits what comes.
+macro_rules! seed_visits_itself {
+    ($seed:ident$(<$($lt:lifetime),*>)?, $value:ty, $read:ident) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $seed$(<$($lt),*>)? {
+            type Value = $value;
+
+            fn deserialize<D: serde::de::Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<$value, D::Error> {
+                deserializer.$read(self)
+            }
+        }
+    };
+}
+pub(crate) use seed_visits_itself;
 
 /// An audience reference whose id is still to be looked up among the audiences.
 pub(crate) const UNRESOLVED: u32 = u32::MAX - 1;
@@ -490,13 +508,7 @@ struct Element<'c, 's, 'a, 't> {
     first: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for Element<'_, '_, '_, '_> {
-    type Value = Elem;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Elem, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
+seed_visits_itself!(Element<'_, '_, '_, '_>, Elem, deserialize_any);
 
 impl<'de> Visitor<'de> for Element<'_, '_, '_, '_> {
     type Value = Elem;
@@ -541,13 +553,7 @@ impl<'de> Visitor<'de> for Element<'_, '_, '_, '_> {
 /// A string copied into the scratch text.
 struct ScratchString<'s, 'i, 't>(&'s mut String, &'i Interner<'t>);
 
-impl<'de> DeserializeSeed<'de> for ScratchString<'_, '_, '_> {
-    type Value = FieldText;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FieldText, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+seed_visits_itself!(ScratchString<'_, '_, '_>, FieldText, deserialize_str);
 
 impl<'de> Visitor<'de> for ScratchString<'_, '_, '_> {
     type Value = FieldText;
@@ -573,13 +579,7 @@ pub(crate) enum LeafValue {
 
 struct LeafValueSeed<'s, 'i, 't>(&'s mut String, &'i Interner<'t>);
 
-impl<'de> DeserializeSeed<'de> for LeafValueSeed<'_, '_, '_> {
-    type Value = LeafValue;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<LeafValue, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
+seed_visits_itself!(LeafValueSeed<'_, '_, '_>, LeafValue, deserialize_any);
 
 impl<'de> Visitor<'de> for LeafValueSeed<'_, '_, '_> {
     type Value = LeafValue;

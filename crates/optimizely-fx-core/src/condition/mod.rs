@@ -17,6 +17,7 @@ mod compile;
 
 pub(crate) use compile::{
     ConditionSink, ConditionsOutcome, Scratch, Target, UNRESOLVED, compile_id_list,
+    seed_visits_itself,
 };
 
 use crate::config::text::{OptStr, Str};

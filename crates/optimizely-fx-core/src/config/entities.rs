@@ -121,6 +121,35 @@ macro_rules! view {
     };
 }
 
+/// Getters returning the text of a view's string fields, each named as its field.
+macro_rules! str_getters {
+    ($($(#[$doc:meta])* $field:ident,)*) => {$(
+        $(#[$doc])*
+        pub fn $field(&self) -> &'c str {
+            self.config.str(self.data.$field)
+        }
+    )*};
+}
+
+/// `Debug` for a view, through the getters named (`..` when it shows only some).
+macro_rules! debug_view {
+    (@with $finish:ident $name:ident: $($field:ident),*) => {
+        impl fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($field), &self.$field()))*
+                    .$finish()
+            }
+        }
+    };
+    ($name:ident: $($field:ident),*, ..) => {
+        debug_view!(@with finish_non_exhaustive $name: $($field),*);
+    };
+    ($name:ident: $($field:ident),*) => {
+        debug_view!(@with finish $name: $($field),*);
+    };
+}
+
 // ----- variations -----
 
 /// A stored variation.
@@ -139,13 +168,11 @@ view!(
 );
 
 impl<'c> Variation<'c> {
-    /// Variation id.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Variation key.
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
+    str_getters! {
+        /// Variation id.
+        id,
+        /// Variation key.
+        key,
     }
     /// `featureEnabled` (false when absent).
     pub fn feature_enabled(&self) -> bool {
@@ -176,15 +203,7 @@ impl<'c> Variation<'c> {
     }
 }
 
-impl fmt::Debug for Variation<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Variation")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .field("feature_enabled", &self.feature_enabled())
-            .finish()
-    }
-}
+debug_view!(Variation: id, key, feature_enabled);
 
 /// A stored `{id, value}` entry of a variation's `variables`.
 #[derive(Debug, Clone, Copy)]
@@ -200,9 +219,9 @@ view!(
 );
 
 impl<'c> VariableUsage<'c> {
-    /// Id of the flag variable.
-    pub fn variable_id(&self) -> &'c str {
-        self.config.str(self.data.variable_id)
+    str_getters! {
+        /// Id of the flag variable.
+        variable_id,
     }
     /// The value as written in the datafile (cast by the variable's type when used);
     /// `None` when it is absent or not a JSON string, which casts to null.
@@ -211,14 +230,7 @@ impl<'c> VariableUsage<'c> {
     }
 }
 
-impl fmt::Debug for VariableUsage<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VariableUsage")
-            .field("variable_id", &self.variable_id())
-            .field("value", &self.value())
-            .finish()
-    }
-}
+debug_view!(VariableUsage: variable_id, value);
 
 // ----- traffic allocation -----
 
@@ -251,9 +263,9 @@ impl<'c, T: From<u32>> TrafficRange<'c, T> {
     pub fn end_of_range(&self) -> u32 {
         self.data.end_of_range
     }
-    /// The entity id as written (`""` means unallocated traffic).
-    pub fn entity_id(&self) -> &'c str {
-        self.config.str(self.data.entity_id)
+    str_getters! {
+        /// The entity id as written (`""` means unallocated traffic).
+        entity_id,
     }
     /// The entity resolved at parse time; `None` when the id is empty or unknown, which
     /// means "not bucketed".
@@ -425,13 +437,11 @@ view!(
 );
 
 impl<'c> ForcedVariation<'c> {
-    /// The user id.
-    pub fn user_id(&self) -> &'c str {
-        self.config.str(self.data.user_id)
-    }
-    /// The variation key as written.
-    pub fn variation_key(&self) -> &'c str {
-        self.config.str(self.data.variation_key)
+    str_getters! {
+        /// The user id.
+        user_id,
+        /// The variation key as written.
+        variation_key,
     }
     /// The experiment's variation with that key; `None` when the key is not one of them.
     pub fn variation(&self) -> Option<VariationIndex> {
@@ -446,15 +456,7 @@ impl PartialEq for ForcedVariation<'_> {
     }
 }
 
-impl fmt::Debug for ForcedVariation<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ForcedVariation")
-            .field("user_id", &self.user_id())
-            .field("variation_key", &self.variation_key())
-            .field("variation", &self.variation())
-            .finish()
-    }
-}
+debug_view!(ForcedVariation: user_id, variation_key, variation);
 
 /// An experiment, group member or delivery rule while the config is built.
 #[derive(Debug, Clone, Copy)]
@@ -603,25 +605,21 @@ view!(
 );
 
 impl<'c> Experiment<'c> {
-    /// Experiment (rule) id; the bucketing entity id.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Experiment (rule) key.
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
-    }
-    /// `status` as written (`""` when absent).
-    pub fn status(&self) -> &'c str {
-        self.config.str(self.data.status)
+    str_getters! {
+        /// Experiment (rule) id; the bucketing entity id.
+        id,
+        /// Experiment (rule) key.
+        key,
+        /// `status` as written (`""` when absent).
+        status,
     }
     /// `status == "Running"`. Checked for experiment rules, not for delivery rules.
     pub fn is_running(&self) -> bool {
         self.data.is_running
     }
-    /// `layerId` (`""` when absent); the impression's `campaign_id` when non-empty.
-    pub fn layer_id(&self) -> &'c str {
-        self.config.str(self.data.layer_id)
+    str_getters! {
+        /// `layerId` (`""` when absent); the impression's `campaign_id` when non-empty.
+        layer_id,
     }
     /// The `type` field, when present.
     pub fn experiment_type(&self) -> Option<ExperimentType<'c>> {
@@ -740,15 +738,7 @@ impl<'c> Experiment<'c> {
     }
 }
 
-impl fmt::Debug for Experiment<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Experiment")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .field("origin", &self.origin())
-            .finish_non_exhaustive()
-    }
-}
+debug_view!(Experiment: id, key, origin, ..);
 
 // ----- holdouts -----
 
@@ -773,17 +763,13 @@ view!(
 );
 
 impl<'c> Holdout<'c> {
-    /// Holdout id; the bucketing entity id and the impression's `experiment_id`/`campaign_id`.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Holdout key (the decision's rule key).
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
-    }
-    /// `status` as written.
-    pub fn status(&self) -> &'c str {
-        self.config.str(self.data.status)
+    str_getters! {
+        /// Holdout id; the bucketing entity id and the impression's `experiment_id`/`campaign_id`.
+        id,
+        /// Holdout key (the decision's rule key).
+        key,
+        /// `status` as written.
+        status,
     }
     /// `status == "Running"`; other holdouts are skipped at evaluation.
     pub fn is_running(&self) -> bool {
@@ -814,15 +800,7 @@ impl<'c> Holdout<'c> {
     }
 }
 
-impl fmt::Debug for Holdout<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Holdout")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .field("is_local", &self.is_local())
-            .finish_non_exhaustive()
-    }
-}
+debug_view!(Holdout: id, key, is_local, ..);
 
 // ----- groups and rollouts -----
 
@@ -842,13 +820,11 @@ view!(
 );
 
 impl<'c> Group<'c> {
-    /// Group id; the entity id of the group bucketing.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// `policy` as written.
-    pub fn policy(&self) -> &'c str {
-        self.config.str(self.data.policy)
+    str_getters! {
+        /// Group id; the entity id of the group bucketing.
+        id,
+        /// `policy` as written.
+        policy,
     }
     /// `policy == "random"`: mutual exclusion.
     pub fn is_mutually_exclusive(&self) -> bool {
@@ -864,15 +840,7 @@ impl<'c> Group<'c> {
     }
 }
 
-impl fmt::Debug for Group<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Group")
-            .field("id", &self.id())
-            .field("policy", &self.policy())
-            .field("experiments", &self.experiments())
-            .finish()
-    }
-}
+debug_view!(Group: id, policy, experiments);
 
 /// A stored rollout.
 #[derive(Debug, Clone, Copy)]
@@ -888,9 +856,9 @@ view!(
 );
 
 impl<'c> Rollout<'c> {
-    /// Rollout id.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
+    str_getters! {
+        /// Rollout id.
+        id,
     }
     /// Delivery rules in order.
     pub fn rules(&self) -> &'c [ExperimentIndex] {
@@ -898,14 +866,7 @@ impl<'c> Rollout<'c> {
     }
 }
 
-impl fmt::Debug for Rollout<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rollout")
-            .field("id", &self.id())
-            .field("rules", &self.rules())
-            .finish()
-    }
-}
+debug_view!(Rollout: id, rules);
 
 // ----- flags and variables -----
 
@@ -969,13 +930,11 @@ view!(
 );
 
 impl<'c> Variable<'c> {
-    /// Variable id (matched by variation usages).
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Variable key (the key in decision `variables`).
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
+    str_getters! {
+        /// Variable id (matched by variation usages).
+        id,
+        /// Variable key (the key in decision `variables`).
+        key,
     }
     /// The type.
     pub fn variable_type(&self) -> VariableType<'c> {
@@ -992,16 +951,7 @@ impl<'c> Variable<'c> {
     }
 }
 
-impl fmt::Debug for Variable<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Variable")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .field("variable_type", &self.variable_type())
-            .field("default_value", &self.default_value())
-            .finish()
-    }
-}
+debug_view!(Variable: id, key, variable_type, default_value);
 
 /// A stored entry of a flag's `experimentIds`.
 #[derive(Debug, Clone, Copy)]
@@ -1017,9 +967,9 @@ view!(
 );
 
 impl<'c> ExperimentRuleRef<'c> {
-    /// The id as listed in the flag.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
+    str_getters! {
+        /// The id as listed in the flag.
+        id,
     }
     /// The experiment, or `None` when no experiment has that id
     /// (`Experiment ID %s is not in datafile.`).
@@ -1028,14 +978,7 @@ impl<'c> ExperimentRuleRef<'c> {
     }
 }
 
-impl fmt::Debug for ExperimentRuleRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExperimentRuleRef")
-            .field("id", &self.id())
-            .field("experiment", &self.experiment())
-            .finish()
-    }
-}
+debug_view!(ExperimentRuleRef: id, experiment);
 
 /// A stored feature flag.
 #[derive(Debug)]
@@ -1058,17 +1001,13 @@ view!(
 );
 
 impl<'c> Flag<'c> {
-    /// Flag id.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Flag key.
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
-    }
-    /// `rolloutId` as written (`""` when absent).
-    pub fn rollout_id(&self) -> &'c str {
-        self.config.str(self.data.rollout_id)
+    str_getters! {
+        /// Flag id.
+        id,
+        /// Flag key.
+        key,
+        /// `rolloutId` as written (`""` when absent).
+        rollout_id,
     }
     /// The rollout named by `rolloutId`, when it exists.
     pub fn rollout(&self) -> Option<RolloutIndex> {
@@ -1119,14 +1058,7 @@ impl<'c> Flag<'c> {
     }
 }
 
-impl fmt::Debug for Flag<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Flag")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .finish_non_exhaustive()
-    }
-}
+debug_view!(Flag: id, key, ..);
 
 // ----- audiences, attributes, events -----
 
@@ -1152,22 +1084,20 @@ view!(
 pub const DUMMY_AUDIENCE_ID: &str = "$opt_dummy_audience";
 
 impl<'c> Audience<'c> {
-    /// Audience id.
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Audience name (`""` when absent).
-    pub fn name(&self) -> &'c str {
-        self.config.str(self.data.name)
+    str_getters! {
+        /// Audience id.
+        id,
+        /// Audience name (`""` when absent).
+        name,
     }
     /// The compiled conditions.
     pub fn conditions(&self) -> ConditionTree<'c, LeafCondition<'c>> {
         ConditionTree::new(self.config, &self.config.nodes, self.data.root as usize)
     }
-    /// The conditions as a JSON string: the original string of a legacy audience, compact
-    /// JSON (datafile key order) for a typed one.
-    pub fn conditions_json(&self) -> &'c str {
-        self.config.str(self.data.conditions_json)
+    str_getters! {
+        /// The conditions as a JSON string: the original string of a legacy audience, compact
+        /// JSON (datafile key order) for a typed one.
+        conditions_json,
     }
     /// Whether it comes from `typedAudiences` (otherwise from legacy `audiences`).
     pub fn is_typed(&self) -> bool {
@@ -1179,15 +1109,7 @@ impl<'c> Audience<'c> {
     }
 }
 
-impl fmt::Debug for Audience<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Audience")
-            .field("id", &self.id())
-            .field("name", &self.name())
-            .field("is_typed", &self.is_typed())
-            .finish_non_exhaustive()
-    }
-}
+debug_view!(Audience: id, name, is_typed, ..);
 
 /// A stored attribute.
 #[derive(Debug, Clone, Copy)]
@@ -1203,24 +1125,15 @@ view!(
 );
 
 impl<'c> Attribute<'c> {
-    /// Attribute id (the event `entity_id`).
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Attribute key (the user attribute name).
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
+    str_getters! {
+        /// Attribute id (the event `entity_id`).
+        id,
+        /// Attribute key (the user attribute name).
+        key,
     }
 }
 
-impl fmt::Debug for Attribute<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Attribute")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .finish()
-    }
-}
+debug_view!(Attribute: id, key);
 
 /// A stored conversion event.
 #[derive(Debug, Clone, Copy)]
@@ -1237,13 +1150,11 @@ view!(
 );
 
 impl<'c> Event<'c> {
-    /// Event id (the conversion's `entity_id`).
-    pub fn id(&self) -> &'c str {
-        self.config.str(self.data.id)
-    }
-    /// Event key.
-    pub fn key(&self) -> &'c str {
-        self.config.str(self.data.key)
+    str_getters! {
+        /// Event id (the conversion's `entity_id`).
+        id,
+        /// Event key.
+        key,
     }
     /// `experimentIds` as written.
     pub fn experiment_ids(&self) -> impl ExactSizeIterator<Item = &'c str> + use<'c> {
@@ -1251,14 +1162,7 @@ impl<'c> Event<'c> {
     }
 }
 
-impl fmt::Debug for Event<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("id", &self.id())
-            .field("key", &self.key())
-            .finish_non_exhaustive()
-    }
-}
+debug_view!(Event: id, key, ..);
 
 /// Which logx endpoint events go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

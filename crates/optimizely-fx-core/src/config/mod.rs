@@ -162,6 +162,19 @@ impl ProjectConfig {
         span.of(&self.strs)
     }
 
+    /// The position in `arena` of the entity whose string `field` is `key`, found through
+    /// `index`.
+    #[inline]
+    fn position<T>(
+        &self,
+        index: StrIndex,
+        arena: &[T],
+        field: impl Fn(&T) -> Str,
+        key: &str,
+    ) -> Option<usize> {
+        index.get(&self.index_slots, key, |i| self.bytes(field(&arena[i])))
+    }
+
     pub(crate) fn str_list(&self, span: Span) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.strs(span).iter().map(|&s| self.str(s))
     }
@@ -250,16 +263,12 @@ impl ProjectConfig {
     }
     /// Experiment (or rule) by id; the last one wins when ids repeat.
     pub fn experiment_by_id(&self, id: &str) -> Option<ExperimentIndex> {
-        let key_of = |i: usize| self.bytes(self.experiments[i].id);
-        self.experiment_by_id
-            .get(&self.index_slots, id, key_of)
+        self.position(self.experiment_by_id, &self.experiments, |e| e.id, id)
             .map(|i| ExperimentIndex(i as u32))
     }
     /// Experiment (or rule) by key; the last one wins when keys repeat.
     pub fn experiment_by_key(&self, key: &str) -> Option<ExperimentIndex> {
-        let key_of = |i: usize| self.bytes(self.experiments[i].key);
-        self.experiment_by_key
-            .get(&self.index_slots, key, key_of)
+        self.position(self.experiment_by_key, &self.experiments, |e| e.key, key)
             .map(|i| ExperimentIndex(i as u32))
     }
     /// The experiment's variation with key `key` (the last one wins when keys repeat).
@@ -292,9 +301,7 @@ impl ProjectConfig {
     }
     /// Variation by id, over all experiments, rules and holdouts (the last one wins).
     pub fn variation_by_id(&self, id: &str) -> Option<VariationIndex> {
-        let key_of = |i: usize| self.bytes(self.variations[i].id);
-        self.variation_by_id
-            .get(&self.index_slots, id, key_of)
+        self.position(self.variation_by_id, &self.variations, |e| e.id, id)
             .map(|i| VariationIndex(i as u32))
     }
 
@@ -313,9 +320,7 @@ impl ProjectConfig {
     /// Flag by key.
     #[inline]
     pub fn flag_by_key(&self, key: &str) -> Option<FlagIndex> {
-        let key_of = |i: usize| self.bytes(self.flags[i].key);
-        self.flag_by_key
-            .get(&self.index_slots, key, key_of)
+        self.position(self.flag_by_key, &self.flags, |e| e.key, key)
             .map(|i| FlagIndex(i as u32))
     }
     /// The flag's variation with key `key` (first in rule order), for forced decisions.
@@ -342,9 +347,7 @@ impl ProjectConfig {
     }
     /// Rollout by id.
     pub fn rollout_by_id(&self, id: &str) -> Option<RolloutIndex> {
-        let key_of = |i: usize| self.bytes(self.rollouts[i].id);
-        self.rollout_by_id
-            .get(&self.index_slots, id, key_of)
+        self.position(self.rollout_by_id, &self.rollouts, |e| e.id, id)
             .map(|i| RolloutIndex(i as u32))
     }
 
@@ -361,9 +364,7 @@ impl ProjectConfig {
     }
     /// Group by id.
     pub fn group_by_id(&self, id: &str) -> Option<GroupIndex> {
-        let key_of = |i: usize| self.bytes(self.groups[i].id);
-        self.group_by_id
-            .get(&self.index_slots, id, key_of)
+        self.position(self.group_by_id, &self.groups, |e| e.id, id)
             .map(|i| GroupIndex(i as u32))
     }
 
@@ -384,9 +385,7 @@ impl ProjectConfig {
     }
     /// Audience by id.
     pub fn audience_by_id(&self, id: &str) -> Option<AudienceIndex> {
-        let key_of = |i: usize| self.bytes(self.audiences[i].id);
-        self.audience_by_id
-            .get(&self.index_slots, id, key_of)
+        self.position(self.audience_by_id, &self.audiences, |e| e.id, id)
             .map(|i| AudienceIndex(i as u32))
     }
 
@@ -398,8 +397,7 @@ impl ProjectConfig {
     }
     /// Attribute by key (for event `entity_id`s).
     pub fn attribute_by_key(&self, key: &str) -> Option<Attribute<'_>> {
-        let key_of = |i: usize| self.bytes(self.attributes[i].key);
-        let position = self.attribute_by_key.get(&self.index_slots, key, key_of)?;
+        let position = self.position(self.attribute_by_key, &self.attributes, |e| e.key, key)?;
         Some(Attribute {
             config: self,
             data: &self.attributes[position],
@@ -407,8 +405,7 @@ impl ProjectConfig {
     }
     /// Attribute by id.
     pub fn attribute_by_id(&self, id: &str) -> Option<Attribute<'_>> {
-        let key_of = |i: usize| self.bytes(self.attributes[i].id);
-        let position = self.attribute_by_id.get(&self.index_slots, id, key_of)?;
+        let position = self.position(self.attribute_by_id, &self.attributes, |e| e.id, id)?;
         Some(Attribute {
             config: self,
             data: &self.attributes[position],
@@ -421,8 +418,7 @@ impl ProjectConfig {
     }
     /// Event by key (for `track`).
     pub fn event_by_key(&self, key: &str) -> Option<Event<'_>> {
-        let key_of = |i: usize| self.bytes(self.events[i].key);
-        let position = self.event_by_key.get(&self.index_slots, key, key_of)?;
+        let position = self.position(self.event_by_key, &self.events, |e| e.key, key)?;
         Some(Event {
             config: self,
             data: &self.events[position],

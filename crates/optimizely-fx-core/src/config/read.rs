@@ -17,13 +17,14 @@ use super::entities::{
 use super::text::{Interner, OptStr, Str};
 use crate::condition::{
     AudiencesData, ConditionSink, ConditionsOutcome, LeafData, Node, RefData, Scratch, Target,
-    compile_id_list,
+    compile_id_list, seed_visits_itself,
 };
 use crate::datafile::raw::{EndOfRange, number_to_string};
 use crate::datafile::{self, DatafileError, DatafileVersion};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// The experiment lists of a datafile, in the order the config arranges them.
 const TOP_LEVEL: usize = 0;
@@ -384,13 +385,7 @@ impl<'de, V: DeserializeSeed<'de>> DeserializeSeed<'de> for Taken<'_, V> {
 /// A key, as its position among the fields known (`None`: an unknown field).
 struct FieldName(&'static [&'static str]);
 
-impl<'de> DeserializeSeed<'de> for FieldName {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+seed_visits_itself!(FieldName, Option<usize>, deserialize_str);
 
 impl<'de> Visitor<'de> for FieldName {
     type Value = Option<usize>;
@@ -458,13 +453,7 @@ impl<'de, E: Elements<'de>> DeserializeSeed<'de> for Element<'_, E> {
 /// A JSON string as a [`Str`].
 struct Text<'i, 't>(&'i mut Interner<'t>);
 
-impl<'de> DeserializeSeed<'de> for Text<'_, '_> {
-    type Value = Str;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Str, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+seed_visits_itself!(Text<'_, '_>, Str, deserialize_str);
 
 impl<'de> Visitor<'de> for Text<'_, '_> {
     type Value = Str;
@@ -481,13 +470,7 @@ impl<'de> Visitor<'de> for Text<'_, '_> {
 /// An id or key: a JSON string, or a JSON number read as its decimal text.
 struct Id<'i, 't>(&'i mut Interner<'t>);
 
-impl<'de> DeserializeSeed<'de> for Id<'_, '_> {
-    type Value = Str;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Str, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
+seed_visits_itself!(Id<'_, '_>, Str, deserialize_any);
 
 impl<'de> Visitor<'de> for Id<'_, '_> {
     type Value = Str;
@@ -548,13 +531,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Nullable<S> {
 /// anything else to null).
 struct StringValue<'i, 't>(&'i mut Interner<'t>);
 
-impl<'de> DeserializeSeed<'de> for StringValue<'_, '_> {
-    type Value = OptStr;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<OptStr, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
+seed_visits_itself!(StringValue<'_, '_>, OptStr, deserialize_any);
 
 impl<'de> Visitor<'de> for StringValue<'_, '_> {
     type Value = OptStr;
@@ -644,6 +621,87 @@ fn id<'de, A: MapAccess<'de>>(reader: &mut Reader<'_>, map: &mut A) -> Result<St
     map.next_value_seed(Id(reader.interner()))
 }
 
+/// An entity read field by field into its stored form, then appended to its arena.
+trait Record: Sized {
+    const FIELDS: &'static [&'static str];
+    /// The fields without which the entity is rejected.
+    const REQUIRED: &'static [usize];
+
+    /// The entity before any field is read.
+    fn empty() -> Self;
+
+    /// Reads the value of known field `field`.
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+
+    /// The arena the entity is appended to.
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self>;
+
+    /// Appends the entity, once read, to its arena.
+    fn store(self, parts: &mut Parts<'_>) {
+        Self::arena(parts).push(self);
+    }
+}
+
+struct RecordReader<'r, 't, T> {
+    r: &'r mut Reader<'t>,
+    data: T,
+}
+
+impl<'r, 't, T: Record> RecordReader<'r, 't, T> {
+    fn new(r: &'r mut Reader<'t>) -> Object<Self> {
+        Object(RecordReader {
+            r,
+            data: T::empty(),
+        })
+    }
+}
+
+impl<'de, T: Record> ObjectReader<'de> for RecordReader<'_, '_, T> {
+    type Value = T;
+    const FIELDS: &'static [&'static str] = T::FIELDS;
+    const REQUIRED: &'static [usize] = T::REQUIRED;
+
+    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+        self.data.field(self.r, field, map)
+    }
+
+    fn finish<E: de::Error>(self) -> Result<T, E> {
+        Ok(self.data)
+    }
+}
+
+/// The elements of a list of records, each appended to its arena.
+struct Records<'r, 't, T>(&'r mut Reader<'t>, PhantomData<T>);
+
+impl<'r, 't, T: Record> Records<'r, 't, T> {
+    fn of(r: &'r mut Reader<'t>) -> List<Self> {
+        List(Records(r, PhantomData))
+    }
+}
+
+impl<'de, T: Record> Elements<'de> for Records<'_, '_, T> {
+    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
+        let data = RecordReader::<T>::new(self.0).deserialize(deserializer)?;
+        data.store(&mut self.0.parts);
+        Ok(())
+    }
+}
+
+/// Reads a list of records; returns its span in their arena.
+fn records<'de, T: Record, A: MapAccess<'de>>(
+    r: &mut Reader<'_>,
+    map: &mut A,
+) -> Result<Span, A::Error> {
+    let start = T::arena(&mut r.parts).len();
+    map.next_value_seed(Records::<T>::of(r))?;
+    Ok(Span::from(start, T::arena(&mut r.parts).len()))
+}
+
 // ----- top level -----
 
 struct TopLevel<'r, 't>(&'r mut Reader<'t>);
@@ -683,13 +741,13 @@ impl<'de> ObjectReader<'de> for TopLevel<'_, '_> {
             2 => r.parts.project_id = id(r, map)?,
             3 => r.parts.revision = id(r, map)?,
             4 => map.next_value_seed(List(Experiments::new(r, TOP_LEVEL)))?,
-            5 => map.next_value_seed(List(Groups(r)))?,
-            6 => map.next_value_seed(List(Flags(r)))?,
-            7 => map.next_value_seed(List(Rollouts(r)))?,
+            5 => map.next_value_seed(Records::<GroupData>::of(r))?,
+            6 => map.next_value_seed(Records::<FlagData>::of(r))?,
+            7 => map.next_value_seed(Records::<RolloutData>::of(r))?,
             8 => map.next_value_seed(List(LegacyAudiences(r)))?,
             9 => map.next_value_seed(List(TypedAudiences(r)))?,
-            10 => map.next_value_seed(List(Attributes(r)))?,
-            11 => map.next_value_seed(List(Events(r)))?,
+            10 => map.next_value_seed(Records::<AttributeData>::of(r))?,
+            11 => map.next_value_seed(Records::<EventData>::of(r))?,
             12 => map.next_value_seed(List(Integrations(r)))?,
             13 => map.next_value_seed(List(Holdouts { r, local: false }))?,
             14 => map.next_value_seed(List(Holdouts { r, local: true }))?,
@@ -919,103 +977,78 @@ impl<'de> ObjectReader<'de> for CmabReader<'_, '_> {
     }
 }
 
-/// Reads a `variations` list; returns the span of its indices in the variation lists.
+/// Reads a `variations` list; returns its span, the same in the variation list and in the
+/// variation references (reading a variation adds it to both).
 fn variations<'de, A: MapAccess<'de>>(r: &mut Reader<'_>, map: &mut A) -> Result<Span, A::Error> {
-    let start = r.parts.variation_refs.len();
-    map.next_value_seed(List(Variations(r)))?;
-    Ok(Span::from(start, r.parts.variation_refs.len()))
+    records::<VariationData, _>(r, map)
 }
 
-struct Variations<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Variations<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let data = Object(VariationReader {
-            r: self.0,
-            data: VariationData {
-                id: Str::EMPTY,
-                key: Str::EMPTY,
-                variables: Span::default(),
-                feature_enabled: false,
-            },
-        })
-        .deserialize(deserializer)?;
-        let parts = &mut self.0.parts;
-        parts
-            .variation_refs
-            .push(VariationIndex(parts.variations.len() as u32));
-        parts.variations.push(data);
-        Ok(())
-    }
-}
-
-struct VariationReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: VariationData,
-}
-
-impl<'de> ObjectReader<'de> for VariationReader<'_, '_> {
-    type Value = VariationData;
+impl Record for VariationData {
     const FIELDS: &'static [&'static str] = &["id", "key", "featureEnabled", "variables"];
     const REQUIRED: &'static [usize] = &[0, 1];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
-        let r = &mut *self.r;
+    fn empty() -> Self {
+        VariationData {
+            id: Str::EMPTY,
+            key: Str::EMPTY,
+            variables: Span::default(),
+            feature_enabled: false,
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(r, map)?,
-            1 => self.data.key = id(r, map)?,
-            2 => self.data.feature_enabled = map.next_value::<Option<bool>>()?.unwrap_or(false),
-            _ => {
-                let start = r.parts.usages.len();
-                map.next_value_seed(List(Usages(r)))?;
-                self.data.variables = Span::from(start, r.parts.usages.len());
-            }
+            0 => self.id = id(r, map)?,
+            1 => self.key = id(r, map)?,
+            2 => self.feature_enabled = map.next_value::<Option<bool>>()?.unwrap_or(false),
+            _ => self.variables = records::<UsageData, _>(r, map)?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<VariationData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.variations
+    }
+
+    fn store(self, parts: &mut Parts<'_>) {
+        parts
+            .variation_refs
+            .push(VariationIndex(parts.variations.len() as u32));
+        parts.variations.push(self);
     }
 }
 
-struct Usages<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Usages<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let usage = Object(UsageReader {
-            r: self.0,
-            data: UsageData {
-                variable_id: Str::EMPTY,
-                value: OptStr::NONE,
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.usages.push(usage);
-        Ok(())
-    }
-}
-
-struct UsageReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: UsageData,
-}
-
-impl<'de> ObjectReader<'de> for UsageReader<'_, '_> {
-    type Value = UsageData;
+impl Record for UsageData {
     const FIELDS: &'static [&'static str] = &["id", "value"];
     const REQUIRED: &'static [usize] = &[0];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+    fn empty() -> Self {
+        UsageData {
+            variable_id: Str::EMPTY,
+            value: OptStr::NONE,
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.variable_id = id(self.r, map)?,
-            _ => self.data.value = map.next_value_seed(StringValue(self.r.interner()))?,
+            0 => self.variable_id = id(r, map)?,
+            _ => self.value = map.next_value_seed(StringValue(r.interner()))?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<UsageData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.usages
     }
 }
 
@@ -1024,49 +1057,36 @@ fn traffic_allocation<'de, A: MapAccess<'de>>(
     r: &mut Reader<'_>,
     map: &mut A,
 ) -> Result<Span, A::Error> {
-    let start = r.parts.ranges.len();
-    map.next_value_seed(List(Ranges(r)))?;
-    Ok(Span::from(start, r.parts.ranges.len()))
+    records::<RangeData, _>(r, map)
 }
 
-struct Ranges<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Ranges<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let range = Object(RangeReader {
-            r: self.0,
-            data: RangeData {
-                end_of_range: 0,
-                entity_id: Str::EMPTY,
-                target: NONE,
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.ranges.push(range);
-        Ok(())
-    }
-}
-
-struct RangeReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: RangeData,
-}
-
-impl<'de> ObjectReader<'de> for RangeReader<'_, '_> {
-    type Value = RangeData;
+impl Record for RangeData {
     const FIELDS: &'static [&'static str] = &["entityId", "endOfRange"];
     const REQUIRED: &'static [usize] = &[1];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+    fn empty() -> Self {
+        RangeData {
+            end_of_range: 0,
+            entity_id: Str::EMPTY,
+            target: NONE,
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.entity_id = opt_id(self.r, map)?.get().unwrap_or_default(),
-            _ => self.data.end_of_range = map.next_value::<EndOfRange>()?.0,
+            0 => self.entity_id = opt_id(r, map)?.get().unwrap_or_default(),
+            _ => self.end_of_range = map.next_value::<EndOfRange>()?.0,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<RangeData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.ranges
     }
 }
 
@@ -1082,13 +1102,7 @@ fn forced_variations<'de, A: MapAccess<'de>>(
 
 struct Whitelist<'r, 't>(&'r mut Reader<'t>);
 
-impl<'de> DeserializeSeed<'de> for Whitelist<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
+seed_visits_itself!(Whitelist<'_, '_>, (), deserialize_map);
 
 impl<'de> Visitor<'de> for Whitelist<'_, '_> {
     type Value = ();
@@ -1113,100 +1127,77 @@ impl<'de> Visitor<'de> for Whitelist<'_, '_> {
 
 // ----- groups, rollouts, holdouts -----
 
-struct Groups<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Groups<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let group = Object(GroupReader {
-            r: self.0,
-            data: GroupData {
-                id: Str::EMPTY,
-                policy: Str::EMPTY,
-                traffic_allocation: Span::default(),
-                experiments: Span::default(),
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.groups.push(group);
-        Ok(())
-    }
-}
-
-struct GroupReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: GroupData,
-}
-
-impl<'de> ObjectReader<'de> for GroupReader<'_, '_> {
-    type Value = GroupData;
+impl Record for GroupData {
     const FIELDS: &'static [&'static str] = &["id", "policy", "trafficAllocation", "experiments"];
     const REQUIRED: &'static [usize] = &[0];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
-        let r = &mut *self.r;
+    fn empty() -> Self {
+        GroupData {
+            id: Str::EMPTY,
+            policy: Str::EMPTY,
+            traffic_allocation: Span::default(),
+            experiments: Span::default(),
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(r, map)?,
-            1 => self.data.policy = opt_text(r, map)?.get().unwrap_or_default(),
-            2 => self.data.traffic_allocation = traffic_allocation(r, map)?,
-            _ => {
-                let start = r.parts.experiments[GROUP_MEMBERS].len();
-                map.next_value_seed(List(Experiments::new(r, GROUP_MEMBERS)))?;
-                let end = r.parts.experiments[GROUP_MEMBERS].len();
-                self.data.experiments = Span::from(start, end);
-            }
+            0 => self.id = id(r, map)?,
+            1 => self.policy = opt_text(r, map)?.get().unwrap_or_default(),
+            2 => self.traffic_allocation = traffic_allocation(r, map)?,
+            _ => self.experiments = member_experiments(r, map, GROUP_MEMBERS)?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<GroupData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.groups
     }
 }
 
-struct Rollouts<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Rollouts<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let rollout = Object(RolloutReader {
-            r: self.0,
-            data: RolloutData {
-                id: Str::EMPTY,
-                rules: Span::default(),
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.rollouts.push(rollout);
-        Ok(())
-    }
-}
-
-struct RolloutReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: RolloutData,
-}
-
-impl<'de> ObjectReader<'de> for RolloutReader<'_, '_> {
-    type Value = RolloutData;
+impl Record for RolloutData {
     const FIELDS: &'static [&'static str] = &["id", "experiments"];
     const REQUIRED: &'static [usize] = &[0];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
-        let r = &mut *self.r;
+    fn empty() -> Self {
+        RolloutData {
+            id: Str::EMPTY,
+            rules: Span::default(),
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(r, map)?,
-            _ => {
-                let start = r.parts.experiments[ROLLOUT_RULES].len();
-                map.next_value_seed(List(Experiments::new(r, ROLLOUT_RULES)))?;
-                let end = r.parts.experiments[ROLLOUT_RULES].len();
-                self.data.rules = Span::from(start, end);
-            }
+            0 => self.id = id(r, map)?,
+            _ => self.rules = member_experiments(r, map, ROLLOUT_RULES)?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<RolloutData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.rollouts
     }
+}
+
+/// Reads a group's members or a rollout's rules into `list`; returns their span there.
+fn member_experiments<'de, A: MapAccess<'de>>(
+    r: &mut Reader<'_>,
+    map: &mut A,
+    list: usize,
+) -> Result<Span, A::Error> {
+    let start = r.parts.experiments[list].len();
+    map.next_value_seed(List(Experiments::new(r, list)))?;
+    Ok(Span::from(start, r.parts.experiments[list].len()))
 }
 
 struct Holdouts<'r, 't> {
@@ -1299,46 +1290,34 @@ impl<'de> ObjectReader<'de> for HoldoutReader<'_, '_> {
 
 // ----- flags -----
 
-struct Flags<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Flags<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let flag = Object(FlagReader {
-            r: self.0,
-            data: FlagData {
-                id: Str::EMPTY,
-                key: Str::EMPTY,
-                rollout_id: Str::EMPTY,
-                rollout: NONE,
-                experiment_rules: Span::default(),
-                variables: Span::default(),
-                variations: Span::default(),
-                variable_sets: Default::default(),
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.flags.push(flag);
-        Ok(())
-    }
-}
-
-struct FlagReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: FlagData,
-}
-
-impl<'de> ObjectReader<'de> for FlagReader<'_, '_> {
-    type Value = FlagData;
+impl Record for FlagData {
     const FIELDS: &'static [&'static str] =
         &["id", "key", "rolloutId", "experimentIds", "variables"];
     const REQUIRED: &'static [usize] = &[0, 1];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
-        let r = &mut *self.r;
+    fn empty() -> Self {
+        FlagData {
+            id: Str::EMPTY,
+            key: Str::EMPTY,
+            rollout_id: Str::EMPTY,
+            rollout: NONE,
+            experiment_rules: Span::default(),
+            variables: Span::default(),
+            variations: Span::default(),
+            variable_sets: Default::default(),
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(r, map)?,
-            1 => self.data.key = id(r, map)?,
-            2 => self.data.rollout_id = opt_id(r, map)?.get().unwrap_or_default(),
+            0 => self.id = id(r, map)?,
+            1 => self.key = id(r, map)?,
+            2 => self.rollout_id = opt_id(r, map)?.get().unwrap_or_default(),
             3 => {
                 let ids = id_list(r, map)?;
                 let parts = &mut r.parts;
@@ -1349,66 +1328,50 @@ impl<'de> ObjectReader<'de> for FlagReader<'_, '_> {
                 });
                 parts.rule_refs.extend(refs);
                 parts.strs.truncate(ids.start as usize);
-                self.data.experiment_rules = Span::from(start, parts.rule_refs.len());
+                self.experiment_rules = Span::from(start, parts.rule_refs.len());
             }
-            _ => {
-                let start = r.parts.variables.len();
-                map.next_value_seed(List(Variables(r)))?;
-                self.data.variables = Span::from(start, r.parts.variables.len());
-            }
+            _ => self.variables = records::<VariableData, _>(r, map)?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<FlagData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.flags
     }
 }
 
-struct Variables<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Variables<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let variable = Object(VariableReader {
-            r: self.0,
-            data: VariableData {
-                id: Str::EMPTY,
-                key: Str::EMPTY,
-                variable_type: OptStr::NONE,
-                sub_type: OptStr::NONE,
-                default_value: OptStr::NONE,
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.variables.push(variable);
-        Ok(())
-    }
-}
-
-struct VariableReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: VariableData,
-}
-
-impl<'de> ObjectReader<'de> for VariableReader<'_, '_> {
-    type Value = VariableData;
+impl Record for VariableData {
     const FIELDS: &'static [&'static str] = &["id", "key", "type", "subType", "defaultValue"];
     const REQUIRED: &'static [usize] = &[0, 1];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
-        let r = &mut *self.r;
+    fn empty() -> Self {
+        VariableData {
+            id: Str::EMPTY,
+            key: Str::EMPTY,
+            variable_type: OptStr::NONE,
+            sub_type: OptStr::NONE,
+            default_value: OptStr::NONE,
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(r, map)?,
-            1 => self.data.key = id(r, map)?,
-            2 => self.data.variable_type = opt_text(r, map)?,
-            3 => self.data.sub_type = opt_text(r, map)?,
-            _ => self.data.default_value = map.next_value_seed(StringValue(r.interner()))?,
+            0 => self.id = id(r, map)?,
+            1 => self.key = id(r, map)?,
+            2 => self.variable_type = opt_text(r, map)?,
+            3 => self.sub_type = opt_text(r, map)?,
+            _ => self.default_value = map.next_value_seed(StringValue(r.interner()))?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<VariableData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.variables
     }
 }
 
@@ -1517,7 +1480,7 @@ impl<'de> ObjectReader<'de> for LegacyAudienceReader<'_, '_> {
             1 => self.audience.name = opt_text(r, map)?,
             _ => {
                 let conditions = map.next_value_seed(LegacySeed {
-                    text: r.parts.interner.text,
+                    interner: &r.parts.interner,
                     side_text: &mut r.parts.side_text,
                 })?;
                 self.audience.conditions = conditions;
@@ -1533,17 +1496,11 @@ impl<'de> ObjectReader<'de> for LegacyAudienceReader<'_, '_> {
 
 /// A legacy audience's `conditions`: usually a string holding JSON.
 struct LegacySeed<'a, 't> {
-    text: &'t str,
+    interner: &'a Interner<'t>,
     side_text: &'a mut String,
 }
 
-impl<'de> DeserializeSeed<'de> for LegacySeed<'_, '_> {
-    type Value = LegacyConditions;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
+seed_visits_itself!(LegacySeed<'_, '_>, LegacyConditions, deserialize_any);
 
 impl LegacySeed<'_, '_> {
     fn json<E>(value: Result<Value, E>) -> Result<LegacyConditions, E> {
@@ -1562,19 +1519,16 @@ impl<'de> Visitor<'de> for LegacySeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<LegacyConditions, E> {
-        let base = self.text.as_ptr() as usize;
-        let address = v.as_ptr() as usize;
-        if address >= base && address + v.len() <= base + self.text.len() {
-            return Ok(LegacyConditions::Text {
-                in_side_text: false,
-                start: (address - base) as u32,
-                len: v.len() as u32,
-            });
-        }
-        let start = self.side_text.len();
-        self.side_text.push_str(v);
+        let (in_side_text, start) = match self.interner.offset_in_text(v) {
+            Some(start) => (false, start),
+            None => {
+                let start = self.side_text.len();
+                self.side_text.push_str(v);
+                (true, start)
+            }
+        };
         Ok(LegacyConditions::Text {
-            in_side_text: true,
+            in_side_text,
             start: start as u32,
             len: v.len() as u32,
         })
@@ -1617,85 +1571,63 @@ impl<'de> Visitor<'de> for LegacySeed<'_, '_> {
 
 // ----- attributes, events, integrations -----
 
-struct Attributes<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Attributes<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let attribute = Object(AttributeReader {
-            r: self.0,
-            data: AttributeData {
-                id: Str::EMPTY,
-                key: Str::EMPTY,
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.attributes.push(attribute);
-        Ok(())
-    }
-}
-
-struct AttributeReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: AttributeData,
-}
-
-impl<'de> ObjectReader<'de> for AttributeReader<'_, '_> {
-    type Value = AttributeData;
+impl Record for AttributeData {
     const FIELDS: &'static [&'static str] = &["id", "key"];
     const REQUIRED: &'static [usize] = &[0, 1];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+    fn empty() -> Self {
+        AttributeData {
+            id: Str::EMPTY,
+            key: Str::EMPTY,
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(self.r, map)?,
-            _ => self.data.key = id(self.r, map)?,
+            0 => self.id = id(r, map)?,
+            _ => self.key = id(r, map)?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<AttributeData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.attributes
     }
 }
 
-struct Events<'r, 't>(&'r mut Reader<'t>);
-
-impl<'de> Elements<'de> for Events<'_, '_> {
-    fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error> {
-        let event = Object(EventReader {
-            r: self.0,
-            data: EventData {
-                id: Str::EMPTY,
-                key: Str::EMPTY,
-                experiment_ids: Span::default(),
-            },
-        })
-        .deserialize(deserializer)?;
-        self.0.parts.events.push(event);
-        Ok(())
-    }
-}
-
-struct EventReader<'r, 't> {
-    r: &'r mut Reader<'t>,
-    data: EventData,
-}
-
-impl<'de> ObjectReader<'de> for EventReader<'_, '_> {
-    type Value = EventData;
+impl Record for EventData {
     const FIELDS: &'static [&'static str] = &["id", "key", "experimentIds"];
     const REQUIRED: &'static [usize] = &[0, 1];
 
-    fn field<A: MapAccess<'de>>(&mut self, field: usize, map: &mut A) -> Result<(), A::Error> {
+    fn empty() -> Self {
+        EventData {
+            id: Str::EMPTY,
+            key: Str::EMPTY,
+            experiment_ids: Span::default(),
+        }
+    }
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        r: &mut Reader<'_>,
+        field: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         match field {
-            0 => self.data.id = id(self.r, map)?,
-            1 => self.data.key = id(self.r, map)?,
-            _ => self.data.experiment_ids = id_list(self.r, map)?,
+            0 => self.id = id(r, map)?,
+            1 => self.key = id(r, map)?,
+            _ => self.experiment_ids = id_list(r, map)?,
         }
         Ok(())
     }
 
-    fn finish<E: de::Error>(self) -> Result<EventData, E> {
-        Ok(self.data)
+    fn arena<'p>(parts: &'p mut Parts<'_>) -> &'p mut Vec<Self> {
+        &mut parts.events
     }
 }
 
