@@ -155,6 +155,22 @@ fn wrong_field_types_name_the_property() {
             ),
             "rollouts[0].experiments[0].trafficAllocation[0].endOfRange",
         ),
+        (
+            with(
+                base(),
+                "experiments",
+                json!([{"id": "1", "key": "e", "forcedVariations": {"qa": "a", "dev": false}}]),
+            ),
+            "experiments[0].forcedVariations.dev",
+        ),
+        (
+            with(
+                base(),
+                "attributes",
+                json!([{"id": "1", "key": "a"}, ["2", {"nested": true}]]),
+            ),
+            "attributes[1][1]",
+        ),
     ];
     for (datafile, path) in cases {
         let err = parse(&datafile).unwrap_err();

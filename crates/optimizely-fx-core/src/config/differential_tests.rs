@@ -1,5 +1,6 @@
 //! The config reader against the serde model of `datafile::raw` on mutated datafiles: both
-//! accept the same texts, and what the config holds is what the serde model read.
+//! accept the same texts, what the config holds is what the serde model read, and a
+//! rejection names the property `serde_path_to_error` names in the serde model.
 
 use super::ProjectConfig;
 use crate::datafile::DatafileError;
@@ -457,6 +458,17 @@ proptest! {
     }
 
     #[test]
+    fn rejections_name_the_serde_models_path(mutations in prop::collection::vec(mutation(), 1..4)) {
+        let text = mutated(&mutations);
+        // A text that is not an object is refused before reading (the serde model would read
+        // an array as its fields in order).
+        let is_object = text.trim_start().starts_with('{');
+        if let (true, Err(DatafileError::InvalidProperty { path, reason })) = (is_object, ProjectConfig::parse(&text)) {
+            prop_assert_eq!(path, serde_model_path(&text), "{}: {}", text, reason);
+        }
+    }
+
+    #[test]
     fn rejections_are_the_serde_models(mutations in prop::collection::vec(mutation(), 1..4)) {
         let text = mutated(&mutations);
         if let Err(err) = ProjectConfig::parse(&text) {
@@ -468,5 +480,17 @@ proptest! {
                 _ => {}
             }
         }
+    }
+}
+
+/// The path `serde_path_to_error` names for the serde model's rejection of `text`.
+fn serde_model_path(text: &str) -> String {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, RawDatafile>(&mut deserializer) {
+        Err(located) => match located.path().to_string() {
+            top if top == "." => "datafile".to_owned(),
+            path => path,
+        },
+        Ok(_) => "(accepted)".to_owned(),
     }
 }

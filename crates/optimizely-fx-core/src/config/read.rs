@@ -5,9 +5,10 @@
 //! compiled into their trees as they are read. What cannot be resolved yet (references
 //! between entities, which the datafile may list in any order) is resolved by `build`.
 //!
-//! The shapes accepted are those of the serde model in `datafile::raw` (which is kept to
-//! explain a rejection): unknown fields are ignored, missing or `null` lists are empty, ids
-//! may be JSON numbers, a repeated field is an error.
+//! The shapes accepted are those of the serde model in `datafile::raw`, which the tests
+//! hold the reader to: unknown fields are ignored, missing or `null` lists are empty, ids
+//! may be JSON numbers, a repeated field is an error. A rejection names the property at
+//! fault, as recorded on the way out of the readers (see `FailurePath`).
 
 use super::entities::{
     AttributeData, AudienceData, CmabData, EventData, ExperimentOrigin, ExperimentRecord, FlagData,
@@ -19,7 +20,7 @@ use crate::condition::{
     AudiencesData, ConditionSink, ConditionsOutcome, LeafData, Node, RefData, Scratch, Target,
     compile_id_list, seed_visits_itself,
 };
-use crate::datafile::raw::{EndOfRange, number_to_string};
+use crate::datafile::numbers::{EndOfRange, number_to_string};
 use crate::datafile::{self, DatafileError, DatafileVersion};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -133,10 +134,13 @@ pub(super) fn read(text: &str) -> Result<Parts<'_>, DatafileError> {
     datafile::check_is_object(text)?;
     let mut reader = Reader::new(text);
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    Object(TopLevel(&mut reader))
+    let shape = Object(TopLevel(&mut reader))
         .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end())
-        .map_err(|err| datafile::explain_failure(text, &err))?;
+        .and_then(|()| deserializer.end());
+    if let Err(err) = shape {
+        let path = reader.failure.to_string();
+        return Err(datafile::explain_failure(text, &err, &path));
+    }
     let version_text = reader.parts.interner.strings().get(reader.version);
     let version = DatafileVersion::from_datafile(version_text).ok_or_else(|| {
         DatafileError::UnsupportedVersion {
@@ -168,6 +172,8 @@ struct Reader<'t> {
     integration_without_key: bool,
     /// `audienceIds` of the entity being read (kept only when it has no `audienceConditions`).
     audience_ids: Vec<Str>,
+    /// Where the value that failed to read is, once reading has failed.
+    failure: FailurePath,
 }
 
 impl<'t> Reader<'t> {
@@ -217,6 +223,7 @@ impl<'t> Reader<'t> {
             version: Str::EMPTY,
             integration_without_key: false,
             audience_ids: Vec::new(),
+            failure: FailurePath::default(),
         }
     }
 
@@ -269,6 +276,72 @@ impl<'t> Reader<'t> {
 
 // ----- generic pieces -----
 
+/// Where the value that failed to read sits in the datafile, e.g.
+/// `experiments[0].variations[1].id` (`datafile` for the top-level object itself).
+///
+/// Nothing is recorded while reading succeeds: each object and list adds its step as the
+/// error passes back out through it, so the steps arrive innermost first.
+#[derive(Default)]
+struct FailurePath(Vec<Step>);
+
+enum Step {
+    Field(&'static str),
+    /// An entry of a map.
+    Key(String),
+    /// A field with a name not known.
+    UnknownField,
+    Index(usize),
+}
+
+/// A [`Step`] not yet owned, cheap to pass along a result that is usually `Ok`.
+#[derive(Clone, Copy)]
+enum StepAt<'k> {
+    Field(&'static str),
+    Key(&'k str),
+    UnknownField,
+    Index(usize),
+}
+
+impl FailurePath {
+    /// `result`, with `step` recorded if it is an error.
+    #[inline]
+    fn note<T, E>(&mut self, result: Result<T, E>, step: StepAt<'_>) -> Result<T, E> {
+        if result.is_err() {
+            self.record(step);
+        }
+        result
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, step: StepAt<'_>) {
+        self.0.push(match step {
+            StepAt::Field(name) => Step::Field(name),
+            StepAt::Key(key) => Step::Key(key.to_owned()),
+            StepAt::UnknownField => Step::UnknownField,
+            StepAt::Index(index) => Step::Index(index),
+        });
+    }
+}
+
+impl fmt::Display for FailurePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("datafile");
+        }
+        for (position, step) in self.0.iter().rev().enumerate() {
+            let dot = if position == 0 { "" } else { "." };
+            match step {
+                Step::Field(name) => write!(f, "{dot}{name}")?,
+                Step::Key(key) => write!(f, "{dot}{key}")?,
+                Step::UnknownField => write!(f, "{dot}?")?,
+                Step::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A JSON object read field by field.
 trait ObjectReader<'de> {
     type Value;
@@ -281,6 +354,9 @@ trait ObjectReader<'de> {
 
     /// The object, once every field is read.
     fn finish<E: de::Error>(self) -> Result<Self::Value, E>;
+
+    /// Where a failure is recorded.
+    fn failure(&mut self) -> &mut FailurePath;
 }
 
 struct Object<R>(R);
@@ -304,14 +380,19 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
         let mut seen = 0u64;
         while let Some(field) = map.next_key_seed(FieldName(R::FIELDS))? {
             let Some(field) = field else {
-                map.next_value::<IgnoredAny>()?;
+                // Skipping fails only on malformed JSON, whose error names no property.
+                let skipped = map.next_value::<IgnoredAny>();
+                self.0.failure().note(skipped, StepAt::UnknownField)?;
                 continue;
             };
             if seen & (1 << field) != 0 {
                 return Err(de::Error::duplicate_field(R::FIELDS[field]));
             }
             seen |= 1 << field;
-            self.0.field(field, &mut map)?;
+            let read = self.0.field(field, &mut map);
+            self.0
+                .failure()
+                .note(read, StepAt::Field(R::FIELDS[field]))?;
         }
         if let Some(&missing) = R::REQUIRED.iter().find(|&&f| seen & (1 << f) == 0) {
             return Err(de::Error::missing_field(R::FIELDS[missing]));
@@ -327,10 +408,12 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
             ended: false,
         };
         for field in 0..R::FIELDS.len() {
-            self.0.field(field, &mut fields)?;
+            let read = self.0.field(field, &mut fields);
+            // A required field past the end is the array's fault, not the (null) value's.
             if fields.ended && R::REQUIRED.contains(&field) {
                 return Err(de::Error::invalid_length(field, &"more fields"));
             }
+            self.0.failure().note(read, StepAt::Index(field))?;
         }
         self.0.finish()
     }
@@ -402,6 +485,9 @@ impl<'de> Visitor<'de> for FieldName {
 /// Reads the elements of a JSON array, one at a time.
 trait Elements<'de> {
     fn element<D: Deserializer<'de>>(&mut self, deserializer: D) -> Result<(), D::Error>;
+
+    /// Where a failure is recorded.
+    fn failure(&mut self) -> &mut FailurePath;
 }
 
 /// A JSON array, or `null` for none.
@@ -435,7 +521,12 @@ impl<'de, E: Elements<'de>> Visitor<'de> for List<E> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Element(&mut self.0))?.is_some() {}
+        for index in 0.. {
+            let next = seq.next_element_seed(Element(&mut self.0));
+            if self.0.failure().note(next, StepAt::Index(index))?.is_none() {
+                break;
+            }
+        }
         Ok(())
     }
 }
@@ -580,6 +671,7 @@ impl<'de> Visitor<'de> for StringValue<'_, '_> {
 struct Ids<'v, 'i, 't> {
     interner: &'i mut Interner<'t>,
     out: &'v mut Vec<Str>,
+    failure: &'v mut FailurePath,
 }
 
 impl<'de> Elements<'de> for Ids<'_, '_, '_> {
@@ -587,6 +679,10 @@ impl<'de> Elements<'de> for Ids<'_, '_, '_> {
         let id = Id(self.interner).deserialize(deserializer)?;
         self.out.push(id);
         Ok(())
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        self.failure
     }
 }
 
@@ -597,6 +693,7 @@ fn id_list<'de, A: MapAccess<'de>>(reader: &mut Reader<'_>, map: &mut A) -> Resu
     map.next_value_seed(List(Ids {
         interner: &mut parts.interner,
         out: &mut parts.strs,
+        failure: &mut reader.failure,
     }))?;
     Ok(Span::from(start, parts.strs.len()))
 }
@@ -673,6 +770,10 @@ impl<'de, T: Record> ObjectReader<'de> for RecordReader<'_, '_, T> {
     fn finish<E: de::Error>(self) -> Result<T, E> {
         Ok(self.data)
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
+    }
 }
 
 /// The elements of a list of records, each appended to its arena.
@@ -689,6 +790,10 @@ impl<'de, T: Record> Elements<'de> for Records<'_, '_, T> {
         let data = RecordReader::<T>::new(self.0).deserialize(deserializer)?;
         data.store(&mut self.0.parts);
         Ok(())
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.0.failure
     }
 }
 
@@ -764,6 +869,10 @@ impl<'de> ObjectReader<'de> for TopLevel<'_, '_> {
     fn finish<E: de::Error>(self) -> Result<(), E> {
         Ok(())
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.0.failure
+    }
 }
 
 // ----- experiments, variations, traffic -----
@@ -813,6 +922,10 @@ impl<'de> Elements<'de> for Experiments<'_, '_> {
         }
         list.push(experiment);
         Ok(())
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
     }
 }
 
@@ -898,6 +1011,10 @@ impl<'de> ObjectReader<'de> for ExperimentReader<'_, '_> {
         self.data.is_running = status == RUNNING;
         Ok((self.data, too_deep))
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
+    }
 }
 
 const RUNNING: &str = "Running";
@@ -907,6 +1024,7 @@ fn audience_ids<'de, A: MapAccess<'de>>(r: &mut Reader<'_>, map: &mut A) -> Resu
     map.next_value_seed(List(Ids {
         interner: &mut r.parts.interner,
         out: &mut r.audience_ids,
+        failure: &mut r.failure,
     }))
 }
 
@@ -974,6 +1092,10 @@ impl<'de> ObjectReader<'de> for CmabReader<'_, '_> {
         let cmabs = &mut self.r.parts.cmabs;
         cmabs.push(self.data);
         Ok((cmabs.len() - 1) as u32)
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
     }
 }
 
@@ -1112,9 +1234,11 @@ impl<'de> Visitor<'de> for Whitelist<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let parts = &mut self.0.parts;
+        let Reader { parts, failure, .. } = self.0;
         while let Some(user_id) = map.next_key_seed(Text(&mut parts.interner))? {
-            let variation_key = map.next_value_seed(Id(&mut parts.interner))?;
+            let read = map.next_value_seed(Id(&mut parts.interner));
+            let user = StepAt::Key(parts.interner.strings().get(user_id));
+            let variation_key = failure.note(read, user)?;
             parts.forced.push(ForcedData {
                 user_id,
                 variation_key,
@@ -1212,6 +1336,10 @@ impl<'de> Elements<'de> for Holdouts<'_, '_> {
         self.r.parts.holdouts[usize::from(self.local)].push(holdout);
         Ok(())
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
+    }
 }
 
 struct HoldoutReader<'r, 't> {
@@ -1285,6 +1413,10 @@ impl<'de> ObjectReader<'de> for HoldoutReader<'_, '_> {
             data: self.data,
             too_deep,
         })
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
     }
 }
 
@@ -1399,6 +1531,10 @@ impl<'de> Elements<'de> for TypedAudiences<'_, '_> {
         });
         Ok(())
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.0.failure
+    }
 }
 
 struct TypedAudienceReader<'r, 't> {
@@ -1443,6 +1579,10 @@ impl<'de> ObjectReader<'de> for TypedAudienceReader<'_, '_> {
         };
         Ok((audience, outcome.too_deep))
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
+    }
 }
 
 struct LegacyAudiences<'r, 't>(&'r mut Reader<'t>);
@@ -1460,6 +1600,10 @@ impl<'de> Elements<'de> for LegacyAudiences<'_, '_> {
         let audience = Object(reader).deserialize(deserializer)?;
         self.0.parts.legacy_audiences.push(audience);
         Ok(())
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.0.failure
     }
 }
 
@@ -1491,6 +1635,10 @@ impl<'de> ObjectReader<'de> for LegacyAudienceReader<'_, '_> {
 
     fn finish<E: de::Error>(self) -> Result<LegacyAudience, E> {
         Ok(self.audience)
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
     }
 }
 
@@ -1657,6 +1805,10 @@ impl<'de> Elements<'de> for Integrations<'_, '_> {
         }
         Ok(())
     }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.0.failure
+    }
 }
 
 struct IntegrationReader<'r, 't> {
@@ -1682,5 +1834,9 @@ impl<'de> ObjectReader<'de> for IntegrationReader<'_, '_> {
 
     fn finish<E: de::Error>(self) -> Result<(OptStr, ReadOdp), E> {
         Ok((self.key, self.odp))
+    }
+
+    fn failure(&mut self) -> &mut FailurePath {
+        &mut self.r.failure
     }
 }

@@ -1,16 +1,19 @@
-//! Reading datafile JSON: the raw serde model, the supported versions and the rejection rules.
+//! Reading datafile JSON: the supported versions, the rejection rules and their errors (the
+//! raw serde model, the reference the config reader is tested against, is built for tests).
 //!
 //! [`ProjectConfig::parse`](crate::ProjectConfig::parse) is the entry point; this module
 //! checks the version and explains rejections as a [`DatafileError`].
 
 mod error;
-// Fields are only read by `Debug`: the model exists to name the property a rejection is about.
+pub(crate) mod numbers;
+// Fields are only read by `Debug` and the differential tests.
+#[cfg(test)]
 #[allow(dead_code)]
 pub(crate) mod raw;
 
 pub use error::{DatafileError, DatafileWarning};
 
-use raw::{RawDatafile, VersionOnly};
+use serde::Deserialize;
 use serde_json::error::Category;
 use std::fmt;
 
@@ -63,23 +66,24 @@ pub(crate) fn check_is_object(json: &str) -> Result<(), DatafileError> {
     }
 }
 
-/// Builds the error for a failed parse. Runs only on failure, so it may parse again to learn
-/// more (the failing path, the version) without slowing the successful path down: the
-/// [`raw`] serde model, which accepts the same shapes as the config reader, names the path.
-pub(crate) fn explain_failure(json: &str, err: &serde_json::Error) -> DatafileError {
+/// Builds the error for a failed parse of `json` at `path` (where the reader was when it
+/// failed). Runs only on failure, so it may read the text again to learn more (the version,
+/// the nesting) without slowing the successful path down.
+pub(crate) fn explain_failure(json: &str, err: &serde_json::Error, path: &str) -> DatafileError {
     match err.classify() {
         Category::Data => {
             if let Some(unsupported) = unsupported_version(json) {
                 return unsupported;
             }
-            let (path, reason) = locate_failure(json, err);
-            DatafileError::InvalidProperty { path, reason }
+            DatafileError::InvalidProperty {
+                path: path.to_owned(),
+                reason: err.to_string(),
+            }
         }
         Category::Syntax | Category::Eof | Category::Io => {
             if nesting_depth_exceeds(json, MAX_JSON_DEPTH) {
-                let (path, _) = locate_failure(json, err);
                 DatafileError::NestingTooDeep {
-                    path: strip_trailing_indices(&path).to_owned(),
+                    path: strip_trailing_indices(path).to_owned(),
                     limit: MAX_JSON_DEPTH,
                 }
             } else {
@@ -98,8 +102,15 @@ fn not_an_object(json: &str) -> DatafileError {
             path: "datafile".to_owned(),
             reason: "expected a JSON object".to_owned(),
         },
-        Err(err) => explain_failure(json, &err),
+        Err(err) => explain_failure(json, &err, "datafile"),
     }
+}
+
+/// Only the version, read when a full parse failed, so that an unsupported version is
+/// reported as such rather than as a shape error in a newer datafile format.
+#[derive(Debug, Deserialize)]
+struct VersionOnly {
+    pub version: Option<serde_json::Value>,
 }
 
 /// The version error when the datafile names a version we do not read.
@@ -112,23 +123,6 @@ fn unsupported_version(json: &str) -> Option<DatafileError> {
     DatafileVersion::from_datafile(&version)
         .is_none()
         .then_some(DatafileError::UnsupportedVersion { version })
-}
-
-/// Re-parses with path tracking to name the property that failed.
-fn locate_failure(json: &str, original: &serde_json::Error) -> (String, String) {
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    match serde_path_to_error::deserialize::<_, RawDatafile>(&mut deserializer) {
-        Err(located) => {
-            let path = located.path().to_string();
-            let path = if path == "." {
-                "datafile".to_owned()
-            } else {
-                path
-            };
-            (path, located.inner().to_string())
-        }
-        Ok(_) => ("datafile".to_owned(), original.to_string()),
-    }
 }
 
 /// `conditions[0][0][0]` → `conditions`: names the property holding the deep value rather
