@@ -17,6 +17,8 @@
 # `--per-side-binaries` runs the 1,000,000-user children as `decide-child-<side>`, binaries
 # that each link one side alone (as a service links one SDK), instead of `decide-compare`,
 # which links all three; the file-backed part of peak RSS depends on the binary's layout.
+# The `optimizely05-online` cargo feature builds `optimizely` 0.5 with its `online` feature
+# (an HTTPS client, as the SDK has); see BENCHMARKS.md for the commands.
 # With DECIDE_COMPARE_RESIDENCY=1 in the environment, each child's JSON line also lists
 # resident kB per mapping and the program's resident pages (see src/residency.rs).
 set -euo pipefail
