@@ -125,14 +125,7 @@ fn compile_legacy(
     warnings: &mut Vec<DatafileWarning>,
 ) -> Result<ReadAudience, DatafileError> {
     let segments_start = parts.segments.len();
-    let mut sink = ConditionSink {
-        interner: &mut parts.interner,
-        nodes: &mut parts.nodes,
-        leaves: &mut parts.leaves,
-        refs: &mut parts.refs,
-        segments: &mut parts.segments,
-        scratch: &mut parts.scratch,
-    };
+    let (mut sink, side_text) = parts.condition_sink_and_side_text();
     let (root, conditions_json, too_deep_conditions) = match &audience.conditions {
         LegacyConditions::Null => {
             let outcome = sink.null_leaf();
@@ -148,7 +141,7 @@ fn compile_legacy(
             len,
         } => {
             let source = if in_side_text {
-                parts.side_text.as_str()
+                side_text
             } else {
                 sink.interner.text
             };

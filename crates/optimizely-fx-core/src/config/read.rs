@@ -127,6 +127,26 @@ pub(super) struct Parts<'t> {
     pub(super) refs: Vec<RefData>,
 }
 
+impl<'t> Parts<'t> {
+    /// Where condition trees are compiled to: the parts' condition arenas.
+    fn condition_sink(&mut self) -> ConditionSink<'_, 't> {
+        self.condition_sink_and_side_text().0
+    }
+
+    /// The condition sink, and beside it the escaped legacy condition strings to compile.
+    pub(super) fn condition_sink_and_side_text(&mut self) -> (ConditionSink<'_, 't>, &str) {
+        let sink = ConditionSink {
+            interner: &mut self.interner,
+            nodes: &mut self.nodes,
+            leaves: &mut self.leaves,
+            refs: &mut self.refs,
+            segments: &mut self.segments,
+            scratch: &mut self.scratch,
+        };
+        (sink, &self.side_text)
+    }
+}
+
 /// Reads `text`: the datafile's shape, version and integration keys are checked; conditions
 /// nested too deeply are reported by `build`, which knows the order the official SDKs report
 /// them in.
@@ -239,15 +259,7 @@ impl<'t> Reader<'t> {
     }
 
     fn condition_sink(&mut self) -> ConditionSink<'_, 't> {
-        let parts = &mut self.parts;
-        ConditionSink {
-            interner: &mut parts.interner,
-            nodes: &mut parts.nodes,
-            leaves: &mut parts.leaves,
-            refs: &mut parts.refs,
-            segments: &mut parts.segments,
-            scratch: &mut parts.scratch,
-        }
+        self.parts.condition_sink()
     }
 
     /// Targeting from `audienceConditions` when present (and not `null`), else from the
@@ -293,34 +305,20 @@ enum Step {
     Index(usize),
 }
 
-/// A [`Step`] not yet owned, cheap to pass along a result that is usually `Ok`.
-#[derive(Clone, Copy)]
-enum StepAt<'k> {
-    Field(&'static str),
-    Key(&'k str),
-    UnknownField,
-    Index(usize),
-}
-
 impl FailurePath {
-    /// `result`, with `step` recorded if it is an error.
+    /// `result`, with the step `step` makes recorded if it is an error.
     #[inline]
-    fn note<T, E>(&mut self, result: Result<T, E>, step: StepAt<'_>) -> Result<T, E> {
+    fn note<T, E>(&mut self, result: Result<T, E>, step: impl FnOnce() -> Step) -> Result<T, E> {
         if result.is_err() {
-            self.record(step);
+            self.record(step());
         }
         result
     }
 
     #[cold]
     #[inline(never)]
-    fn record(&mut self, step: StepAt<'_>) {
-        self.0.push(match step {
-            StepAt::Field(name) => Step::Field(name),
-            StepAt::Key(key) => Step::Key(key.to_owned()),
-            StepAt::UnknownField => Step::UnknownField,
-            StepAt::Index(index) => Step::Index(index),
-        });
+    fn record(&mut self, step: Step) {
+        self.0.push(step);
     }
 }
 
@@ -382,7 +380,7 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
             let Some(field) = field else {
                 // Skipping fails only on malformed JSON, whose error names no property.
                 let skipped = map.next_value::<IgnoredAny>();
-                self.0.failure().note(skipped, StepAt::UnknownField)?;
+                self.0.failure().note(skipped, || Step::UnknownField)?;
                 continue;
             };
             if seen & (1 << field) != 0 {
@@ -392,7 +390,7 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
             let read = self.0.field(field, &mut map);
             self.0
                 .failure()
-                .note(read, StepAt::Field(R::FIELDS[field]))?;
+                .note(read, || Step::Field(R::FIELDS[field]))?;
         }
         if let Some(&missing) = R::REQUIRED.iter().find(|&&f| seen & (1 << f) == 0) {
             return Err(de::Error::missing_field(R::FIELDS[missing]));
@@ -413,7 +411,7 @@ impl<'de, R: ObjectReader<'de>> Visitor<'de> for Object<R> {
             if fields.ended && R::REQUIRED.contains(&field) {
                 return Err(de::Error::invalid_length(field, &"more fields"));
             }
-            self.0.failure().note(read, StepAt::Index(field))?;
+            self.0.failure().note(read, || Step::Index(field))?;
         }
         self.0.finish()
     }
@@ -523,7 +521,12 @@ impl<'de, E: Elements<'de>> Visitor<'de> for List<E> {
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         for index in 0.. {
             let next = seq.next_element_seed(Element(&mut self.0));
-            if self.0.failure().note(next, StepAt::Index(index))?.is_none() {
+            if self
+                .0
+                .failure()
+                .note(next, || Step::Index(index))?
+                .is_none()
+            {
                 break;
             }
         }
@@ -1237,7 +1240,7 @@ impl<'de> Visitor<'de> for Whitelist<'_, '_> {
         let Reader { parts, failure, .. } = self.0;
         while let Some(user_id) = map.next_key_seed(Text(&mut parts.interner))? {
             let read = map.next_value_seed(Id(&mut parts.interner));
-            let user = StepAt::Key(parts.interner.strings().get(user_id));
+            let user = || Step::Key(parts.interner.strings().get(user_id).to_owned());
             let variation_key = failure.note(read, user)?;
             parts.forced.push(ForcedData {
                 user_id,

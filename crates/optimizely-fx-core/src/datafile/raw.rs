@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde_json::Value;
 use std::fmt;
 
-pub(crate) use super::numbers::{EndOfRange, number_to_string};
+use super::numbers::{EndOfRange, number_to_string};
 
 /// Top level of a datafile.
 #[derive(Debug, Deserialize)]
