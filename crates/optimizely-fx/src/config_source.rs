@@ -206,7 +206,9 @@ impl ConfigStore {
     }
 
     /// Makes `config` current unless it has the current revision; on a change, runs the
-    /// internal hooks, notifies config-update listeners, then marks the client ready.
+    /// internal hooks, makes it current, notifies config-update listeners, then marks the
+    /// client ready. The hooks run first so that whoever sees the new revision also sees
+    /// what follows from it (the ODP settings, a reset segments cache).
     pub(crate) fn update(&self, config: ProjectConfig) -> UpdateOutcome {
         let hooks = self.hooks();
         if self.is_closed() {
@@ -224,10 +226,10 @@ impl ConfigStore {
         }
         log_datafile_warnings(&config);
         let config = Arc::new(config);
-        self.current.store(Some(Arc::clone(&config)));
         for hook in hooks.iter() {
             run_hook(hook, previous.as_ref(), &config);
         }
+        self.current.store(Some(Arc::clone(&config)));
         drop(hooks);
         log::info!(
             "Updated Optimizely config to revision {} (project id {})",
@@ -563,6 +565,33 @@ mod tests {
             .map(|(p, c)| (p.map(str::to_owned), c.to_owned()));
         assert_eq!(seen, expected);
         assert_eq!(store.current().unwrap().revision(), "3");
+    }
+
+    #[test]
+    fn whoever_sees_a_new_revision_sees_its_hooks_done() {
+        let store = Arc::new(ConfigStore::new());
+        store.set_initial(config("1"));
+        let hooked = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&hooked);
+        store.on_config_change(move |_, current| {
+            // A slow hook: a reader polling the store would catch it half-way if the
+            // config were published before its hooks ran.
+            thread::sleep(Duration::from_millis(50));
+            record.lock().unwrap().push(current.revision().to_owned());
+        });
+        let reader = {
+            let store = Arc::clone(&store);
+            let hooked = Arc::clone(&hooked);
+            thread::spawn(move || {
+                while store.current().is_none_or(|config| config.revision() != "2") {
+                    thread::yield_now();
+                }
+                hooked.lock().unwrap().clone()
+            })
+        };
+        assert_eq!(store.update(config("2")), UpdateOutcome::Updated);
+        let seen_by_reader = reader.join().unwrap();
+        assert_eq!(seen_by_reader, ["1", "2"]);
     }
 
     #[test]
