@@ -9,12 +9,12 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwapOption, Guard};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use optimizely_fx_core::ProjectConfig;
 
 use crate::error::FetchError;
 use crate::http::{HttpError, HttpRequest, HttpResponse, HttpTransport};
 use crate::notification::{ConfigUpdate, NotificationCenter, panic_message};
+use crate::one_shot::{Awaited, NoValue, Reply, one_shot};
 use crate::readiness::Readiness;
 
 /// Name of the datafile poller thread.
@@ -296,10 +296,10 @@ impl fmt::Debug for ConfigStore {
 /// Handle on the running poller thread.
 #[derive(Debug)]
 pub(crate) struct Poller {
-    /// Dropping this sender wakes the poller and tells it to stop.
-    stop: Mutex<Option<Sender<()>>>,
-    /// Disconnects when the poller thread has finished.
-    finished: Receiver<()>,
+    /// Dropping this wakes the poller and tells it to stop.
+    stop: Mutex<Option<Reply<()>>>,
+    /// Answered "gone" when the poller thread has finished.
+    finished: Awaited<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
     thread_id: ThreadId,
 }
@@ -310,8 +310,8 @@ impl Poller {
         transport: Arc<dyn HttpTransport>,
         store: Arc<ConfigStore>,
     ) -> std::io::Result<Poller> {
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let (finished_tx, finished_rx) = crossbeam_channel::bounded::<()>(0);
+        let (stop_tx, stop_rx) = one_shot::<()>();
+        let (finished_tx, finished_rx) = one_shot::<()>();
         let worker = PollerWorker {
             settings,
             transport,
@@ -347,10 +347,7 @@ impl Poller {
             // Called from a listener on the poller thread itself: it stops once the listener returns.
             return false;
         }
-        let finished = matches!(
-            self.finished.recv_timeout(timeout),
-            Err(RecvTimeoutError::Disconnected)
-        );
+        let finished = self.finished.wait_for(timeout) == Err(NoValue::Gone);
         if finished {
             let handle = self
                 .thread
@@ -371,7 +368,7 @@ struct PollerWorker {
     settings: PollerSettings,
     transport: Arc<dyn HttpTransport>,
     store: Arc<ConfigStore>,
-    stop: Receiver<()>,
+    stop: Awaited<()>,
     /// `Last-Modified` of the datafile in use, sent back as `If-Modified-Since`.
     last_modified: Option<String>,
 }
@@ -406,10 +403,7 @@ impl PollerWorker {
 
     /// Waits up to `delay`; true when the client asked the poller to stop meanwhile.
     fn stop_requested_within(&self, delay: Duration) -> bool {
-        match self.stop.recv_timeout(delay) {
-            Err(RecvTimeoutError::Timeout) => false,
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
-        }
+        self.stop.wait_for(delay) != Err(NoValue::TimedOut)
     }
 
     fn retry_delay(&self, failures: u32) -> Duration {
@@ -583,7 +577,10 @@ mod tests {
             let store = Arc::clone(&store);
             let hooked = Arc::clone(&hooked);
             thread::spawn(move || {
-                while store.current().is_none_or(|config| config.revision() != "2") {
+                while store
+                    .current()
+                    .is_none_or(|config| config.revision() != "2")
+                {
                     thread::yield_now();
                 }
                 hooked.lock().unwrap().clone()

@@ -68,6 +68,7 @@ mod events;
 mod log_forward;
 mod notification;
 mod odp;
+mod one_shot;
 mod readiness;
 mod user_context;
 mod user_profile;

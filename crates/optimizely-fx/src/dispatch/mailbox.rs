@@ -6,13 +6,22 @@
 //! The target of the items is recorded once per run of items with the same target, not once
 //! per item, so an enqueue touches no reference count.
 //!
-//! The mailbox also holds the length at which the worker wants to be woken (`ring_at`), read
+//! The mailbox is the worker's whole inbox: besides items it takes flush and close requests
+//! and the batches the sender threads finished, and the worker sleeps on its condition
+//! variable. The length at which the worker wants to be woken for items (`ring_at`) is read
 //! and written under the same lock as the items, so a caller can never miss a threshold the
 //! worker published while going to sleep.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use super::{BatchSink, EnqueueError};
+use super::pool::Finished;
+use super::{BatchSink, Control, EnqueueError};
+use crate::one_shot::deadline_after;
+
+/// Flush (with a reply) and close requests the mailbox holds at most; they are few and the
+/// worker takes them at once.
+const CONTROL_CAPACITY: usize = 64;
 
 /// Spare buffers larger than this many items are shrunk when mostly empty.
 const KEEP_CAPACITY: usize = 1024;
@@ -50,6 +59,7 @@ impl<S: BatchSink> Taken<S> {
         self.items.is_empty() && self.runs.is_empty()
     }
 
+    #[inline]
     fn push(&mut self, target: &Arc<S::Target>, item: S::Item) {
         match self.runs.last_mut() {
             Some((last, count)) if Arc::ptr_eq(last, target) => *count += 1,
@@ -59,12 +69,51 @@ impl<S: BatchSink> Taken<S> {
     }
 }
 
+/// What the worker is told besides items, taken in one go.
+pub(super) struct Messages<S: BatchSink> {
+    pub(super) controls: Vec<Control>,
+    pub(super) finished: Vec<Finished<S>>,
+    /// A flush without a reply was asked for (any number of such requests make one).
+    pub(super) flush_requested: bool,
+    /// The dispatcher handle was dropped.
+    pub(super) hung_up: bool,
+}
+
+impl<S: BatchSink> Messages<S> {
+    pub(super) fn new() -> Self {
+        Messages {
+            controls: Vec::new(),
+            finished: Vec::new(),
+            flush_requested: false,
+            hung_up: false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.controls.is_empty()
+            && self.finished.is_empty()
+            && !self.flush_requested
+            && !self.hung_up
+    }
+
+    /// Moves everything from `from` into `self` (which must be empty).
+    fn take_from(&mut self, from: &mut Self) {
+        std::mem::swap(&mut self.controls, &mut from.controls);
+        std::mem::swap(&mut self.finished, &mut from.finished);
+        self.flush_requested = std::mem::take(&mut from.flush_requested);
+        self.hung_up = std::mem::take(&mut from.hung_up);
+    }
+}
+
 pub(super) struct Mailbox<S: BatchSink> {
     state: Mutex<State<S>>,
+    /// Where the worker sleeps.
+    wake: Condvar,
 }
 
 struct State<S: BatchSink> {
     queued: Taken<S>,
+    messages: Messages<S>,
     /// Target of [`Mailbox::push_current`]; `None` refuses those items.
     current: Option<Arc<S::Target>>,
     /// Number of items at which a push asks the caller to ring; 0 for never.
@@ -78,7 +127,8 @@ struct State<S: BatchSink> {
 pub(super) enum Pushed {
     /// Nothing: the worker is awake or polling.
     Quiet,
-    /// Ring the doorbell: the worker sleeps until the queue reaches this length.
+    /// Wake the worker with [`Mailbox::ring`]: it sleeps until the queue reaches this
+    /// length.
     Ring,
 }
 
@@ -87,10 +137,12 @@ impl<S: BatchSink> Mailbox<S> {
         Mailbox {
             state: Mutex::new(State {
                 queued: Taken::new(),
+                messages: Messages::new(),
                 current: None,
                 ring_at: 0,
                 open: true,
             }),
+            wake: Condvar::new(),
         }
     }
 
@@ -155,25 +207,86 @@ impl<S: BatchSink> Mailbox<S> {
         std::mem::swap(&mut state.queued, into);
     }
 
-    /// Publishes `ring_at` unless the mailbox already holds that many items; `true` when it
-    /// does (the worker should take them in instead of sleeping).
-    pub(super) fn sleep_until(&self, ring_at: usize) -> bool {
-        let mut state = self.lock();
-        if ring_at != 0 && state.queued.items.len() >= ring_at {
-            state.ring_at = 0;
-            return true;
-        }
-        state.ring_at = ring_at;
-        false
+    /// Wakes the worker after a push answered [`Pushed::Ring`].
+    pub(super) fn ring(&self) {
+        self.wake.notify_one();
     }
 
-    /// Refuses later pushes and drops what is still in the mailbox.
+    /// Hands the worker a flush or close request; `false` (the request dropped, which
+    /// answers it "gone") when the worker has stopped or [`CONTROL_CAPACITY`] requests are
+    /// already waiting.
+    pub(super) fn post_control(&self, control: Control) -> bool {
+        self.post(|messages| {
+            let room = messages.controls.len() < CONTROL_CAPACITY;
+            if room {
+                messages.controls.push(control);
+            }
+            room
+        })
+        .unwrap_or(false)
+    }
+
+    /// Asks the worker for a flush without a reply.
+    pub(super) fn request_flush(&self) {
+        let _ = self.post(|messages| messages.flush_requested = true);
+    }
+
+    /// Hands the worker a batch a sender thread is done with.
+    pub(super) fn post_finished(&self, finished: Finished<S>) {
+        let _ = self.post(|messages| messages.finished.push(finished));
+    }
+
+    /// Tells the worker the dispatcher handle is gone.
+    pub(super) fn hang_up(&self) {
+        let _ = self.post(|messages| messages.hung_up = true);
+    }
+
+    /// Applies `update` to the messages and wakes the worker; `None` (with `update` not
+    /// run) once the worker has stopped.
+    fn post<T>(&self, update: impl FnOnce(&mut Messages<S>) -> T) -> Option<T> {
+        let mut state = self.lock();
+        if !state.open {
+            return None;
+        }
+        let result = update(&mut state.messages);
+        drop(state);
+        self.wake.notify_one();
+        Some(result)
+    }
+
+    /// Sleeps until there are messages, `ring_at` items (0: items never wake the worker) or
+    /// `timeout` passed, then moves the messages into `into` (which must be empty).
+    pub(super) fn wait(&self, ring_at: usize, timeout: Duration, into: &mut Messages<S>) {
+        debug_assert!(into.is_empty());
+        let deadline = deadline_after(Instant::now(), timeout);
+        let mut state = self.lock();
+        loop {
+            let items_due = ring_at != 0 && state.queued.items.len() >= ring_at;
+            let now = Instant::now();
+            if items_due || !state.messages.is_empty() || now >= deadline {
+                break;
+            }
+            state.ring_at = ring_at;
+            state = self
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.ring_at = 0;
+        into.take_from(&mut state.messages);
+    }
+
+    /// Refuses later pushes and messages, and drops what is still in the mailbox (a
+    /// request still waiting is answered "gone" that way).
     pub(super) fn shut(&self) {
         let left = {
             let mut state = self.lock();
             state.open = false;
             state.current = None;
-            std::mem::replace(&mut state.queued, Taken::new())
+            let queued = std::mem::replace(&mut state.queued, Taken::new());
+            let messages = std::mem::replace(&mut state.messages, Messages::new());
+            (queued, messages)
         };
         drop(left);
     }

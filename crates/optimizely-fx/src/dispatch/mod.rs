@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crate::one_shot::{Reply, deadline_after, one_shot};
 
 pub(crate) use http_outcome::send_outcome;
 use mailbox::{Mailbox, Pushed};
@@ -103,16 +103,14 @@ pub(crate) enum EnqueueError {
     NoTarget,
 }
 
-/// Messages on the control channel.
+/// Requests to the worker besides items.
 enum Control {
     /// Flush everything received so far; reply (if asked) once it is settled.
-    Flush {
-        reply: Option<(Sender<()>, Instant)>,
-    },
+    Flush { reply: Option<(Reply<()>, Instant)> },
     /// Flush everything, stop by `deadline`, reply with the report.
     Close {
         deadline: Instant,
-        reply: Sender<QueueReport>,
+        reply: Reply<QueueReport>,
     },
 }
 
@@ -145,16 +143,10 @@ impl Shared {
     }
 }
 
-/// Capacity of the control channel; flush and close requests are few and handled at once.
-const CONTROL_CAPACITY: usize = 64;
-
 /// Handle to a running dispatcher. Dropping it without [`close`](Self::close) lets the
 /// worker make a last bounded attempt to deliver what is queued, in the background.
 pub(crate) struct Dispatcher<S: BatchSink> {
     mailbox: Arc<Mailbox<S>>,
-    control: Sender<Control>,
-    /// Wakes a sleeping worker; holds at most one ring.
-    doorbell: Sender<()>,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -165,7 +157,6 @@ impl<S: BatchSink> Dispatcher<S> {
     pub(crate) fn start(name: &str, settings: DispatchSettings, sink: S) -> io::Result<Self> {
         let settings = settings.normalized();
         let mailbox = Arc::new(Mailbox::new());
-        let (control, control_rx) = crossbeam_channel::bounded(CONTROL_CAPACITY);
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             capacity: settings.queue_capacity,
@@ -173,15 +164,10 @@ impl<S: BatchSink> Dispatcher<S> {
             dropping: AtomicBool::new(false),
             kind: sink.kind().to_owned(),
         });
-        let (doorbell, doorbell_rx) = crossbeam_channel::bounded(1);
         let worker = Worker::new(
             settings,
             shared.clone(),
-            worker::Inbox {
-                mailbox: mailbox.clone(),
-                control: control_rx,
-                doorbell: doorbell_rx,
-            },
+            mailbox.clone(),
             Arc::new(sink),
             format!("{name}-send"),
         );
@@ -190,8 +176,6 @@ impl<S: BatchSink> Dispatcher<S> {
             .spawn(move || worker.run())?;
         Ok(Dispatcher {
             mailbox,
-            control,
-            doorbell,
             shared,
             worker: Mutex::new(Some(handle)),
         })
@@ -245,8 +229,7 @@ impl<S: BatchSink> Dispatcher<S> {
             Ok(pushed) => {
                 self.shared.note_accepted();
                 if pushed == Pushed::Ring {
-                    // A full doorbell already holds a ring.
-                    let _ = self.doorbell.try_send(());
+                    self.mailbox.ring();
                 }
                 Ok(())
             }
@@ -260,8 +243,7 @@ impl<S: BatchSink> Dispatcher<S> {
 
     /// Asks the worker to flush everything queued so far, without waiting.
     pub(crate) fn request_flush(&self) {
-        // A full control channel already holds flush or close requests; this one can go.
-        let _ = self.control.try_send(Control::Flush { reply: None });
+        self.mailbox.request_flush();
     }
 
     /// Flushes everything queued before the call and waits, at most `timeout`, until each of
@@ -269,14 +251,14 @@ impl<S: BatchSink> Dispatcher<S> {
     /// attempts. Returns `false` if the timeout passed first.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let deadline = deadline_after(Instant::now(), timeout);
-        let (reply, settled) = crossbeam_channel::bounded(1);
+        let (reply, settled) = one_shot();
         let request = Control::Flush {
             reply: Some((reply, deadline)),
         };
-        if self.control.send_deadline(request, deadline).is_err() {
+        if !self.mailbox.post_control(request) {
             return self.shared.counters.queued() == 0;
         }
-        settled.recv_deadline(deadline).is_ok()
+        settled.wait_until(deadline).is_ok()
     }
 
     /// Stops accepting items, flushes at once, and waits at most `timeout` for delivery before
@@ -288,14 +270,15 @@ impl<S: BatchSink> Dispatcher<S> {
         // The worker stops a little earlier so its report reaches us before our deadline.
         let worker_deadline = deadline_after(now, timeout - timeout / 10);
         self.shared.closed.store(true, Ordering::Release);
-        let (reply, report) = crossbeam_channel::bounded(1);
+        let (reply, report) = one_shot();
         let request = Control::Close {
             deadline: worker_deadline,
             reply,
         };
-        let report = match self.control.send_deadline(request, deadline) {
-            Ok(()) => report.recv_deadline(deadline).ok(),
-            Err(_) => None,
+        let report = if self.mailbox.post_control(request) {
+            report.wait_until(deadline).ok()
+        } else {
+            None
         };
         match report {
             Some(report) => {
@@ -329,9 +312,9 @@ impl<S: BatchSink> Dispatcher<S> {
     }
 }
 
-/// `now + timeout`, saturating far in the future instead of overflowing.
-fn deadline_after(now: Instant, timeout: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(timeout.min(FAR))
-        .unwrap_or_else(|| now + Duration::from_secs(24 * 3600))
+impl<S: BatchSink> Drop for Dispatcher<S> {
+    fn drop(&mut self) {
+        // Without `close`, the worker makes a last bounded attempt to deliver what is queued.
+        self.mailbox.hang_up();
+    }
 }

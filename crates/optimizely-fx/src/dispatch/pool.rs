@@ -1,13 +1,13 @@
 //! A small, bounded pool of sender threads: each runs one blocking `send` at a time, so the
 //! worker can have up to `max_in_flight` requests in progress without ever blocking itself.
 
+use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
-
+use super::mailbox::Mailbox;
 use super::{BatchSink, SendOutcome};
 
 /// Items cut from the queue to travel in one request, with their queue positions.
@@ -38,30 +38,89 @@ pub(super) struct Finished<S: BatchSink> {
     pub(super) outcome: SendOutcome,
 }
 
+/// Batches handed to the sender threads, which wait here for work. It holds at most one
+/// batch per idle thread: the pool submits only when a thread is free.
+struct Jobs<S: BatchSink> {
+    state: Mutex<JobsState<S>>,
+    ready: Condvar,
+}
+
+struct JobsState<S: BatchSink> {
+    batches: VecDeque<Batch<S>>,
+    /// Cleared when the pool is dropped: idle threads then end.
+    open: bool,
+}
+
+impl<S: BatchSink> Jobs<S> {
+    fn lock(&self) -> MutexGuard<'_, JobsState<S>> {
+        // Nothing under this lock can panic half-way through an update.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, batch: Batch<S>) {
+        self.lock().batches.push_back(batch);
+        self.ready.notify_one();
+    }
+
+    /// The next batch; `None` once the pool is gone.
+    fn next(&self) -> Option<Batch<S>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(batch) = state.batches.pop_front() {
+                return Some(batch);
+            }
+            if !state.open {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        let left = {
+            let mut state = self.lock();
+            state.open = false;
+            std::mem::take(&mut state.batches)
+        };
+        drop(left);
+        self.ready.notify_all();
+    }
+}
+
 pub(super) struct SenderPool<S: BatchSink> {
     sink: Arc<S>,
     thread_name: String,
-    jobs_tx: Sender<Batch<S>>,
-    jobs_rx: Receiver<Batch<S>>,
-    results_tx: Sender<Finished<S>>,
-    pub(super) results_rx: Receiver<Finished<S>>,
+    jobs: Arc<Jobs<S>>,
+    /// Where finished batches go back to the worker.
+    mailbox: Arc<Mailbox<S>>,
     max: usize,
     spawned: usize,
     busy: usize,
 }
 
 impl<S: BatchSink> SenderPool<S> {
-    /// A pool that starts threads lazily, up to `max`, named `thread_name`.
-    pub(super) fn new(sink: Arc<S>, thread_name: String, max: usize) -> Self {
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(max);
-        let (results_tx, results_rx) = crossbeam_channel::bounded(max);
+    /// A pool that starts threads lazily, up to `max`, named `thread_name`; they post
+    /// finished batches to `mailbox`.
+    pub(super) fn new(
+        sink: Arc<S>,
+        thread_name: String,
+        max: usize,
+        mailbox: Arc<Mailbox<S>>,
+    ) -> Self {
         SenderPool {
             sink,
             thread_name,
-            jobs_tx,
-            jobs_rx,
-            results_tx,
-            results_rx,
+            jobs: Arc::new(Jobs {
+                state: Mutex::new(JobsState {
+                    batches: VecDeque::new(),
+                    open: true,
+                }),
+                ready: Condvar::new(),
+            }),
+            mailbox,
             max,
             spawned: 0,
             busy: 0,
@@ -77,9 +136,7 @@ impl<S: BatchSink> SenderPool<S> {
         if self.busy == self.max || (self.busy == self.spawned && !self.spawn()) {
             return Err(batch);
         }
-        self.jobs_tx
-            .try_send(batch)
-            .map_err(|err| err.into_inner())?;
+        self.jobs.push(batch);
         self.busy += 1;
         Ok(())
     }
@@ -91,11 +148,11 @@ impl<S: BatchSink> SenderPool<S> {
 
     fn spawn(&mut self) -> bool {
         let sink = self.sink.clone();
-        let jobs = self.jobs_rx.clone();
-        let results = self.results_tx.clone();
+        let jobs = self.jobs.clone();
+        let mailbox = self.mailbox.clone();
         let spawned = thread::Builder::new()
             .name(self.thread_name.clone())
-            .spawn(move || send_loop(&*sink, &jobs, &results));
+            .spawn(move || send_loop(&*sink, &jobs, &mailbox));
         match spawned {
             Ok(_) => {
                 self.spawned += 1;
@@ -114,15 +171,19 @@ impl<S: BatchSink> SenderPool<S> {
     }
 }
 
-fn send_loop<S: BatchSink>(sink: &S, jobs: &Receiver<Batch<S>>, results: &Sender<Finished<S>>) {
-    for batch in jobs.iter() {
+impl<S: BatchSink> Drop for SenderPool<S> {
+    fn drop(&mut self) {
+        self.jobs.close();
+    }
+}
+
+fn send_loop<S: BatchSink>(sink: &S, jobs: &Jobs<S>, mailbox: &Mailbox<S>) {
+    while let Some(batch) = jobs.next() {
         let outcome =
             panic::catch_unwind(AssertUnwindSafe(|| sink.send(&batch.target, &batch.items)))
                 .unwrap_or_else(|_| SendOutcome::Reject {
                     reason: "the sender panicked".to_owned(),
                 });
-        if results.send(Finished { batch, outcome }).is_err() {
-            return;
-        }
+        mailbox.post_finished(Finished { batch, outcome });
     }
 }

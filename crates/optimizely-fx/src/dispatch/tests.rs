@@ -622,6 +622,30 @@ fn dropping_the_handle_still_delivers_what_is_queued() {
     });
 }
 
+/// Threads of this process whose name is `name` (Linux shows the first 15 bytes).
+fn threads_named(name: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+#[test]
+fn sender_threads_end_when_the_dispatcher_closes() {
+    let sink = delivering("threads-end");
+    let dispatcher = Dispatcher::start("fx-ends", settings(), sink.clone()).unwrap();
+    enqueue_all(&dispatcher, &target("a"), 0..3);
+    assert!(dispatcher.flush(EVENTUALLY));
+    if cfg!(target_os = "linux") {
+        assert_eq!(threads_named("fx-ends-send"), 1);
+    }
+    dispatcher.close(EVENTUALLY);
+    eventually("sender threads gone", || threads_named("fx-ends-send") == 0);
+}
+
 // ---- concurrency ----
 
 #[test]

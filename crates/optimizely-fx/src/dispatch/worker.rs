@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use super::mailbox::{Mailbox, Taken};
+use super::mailbox::{Mailbox, Messages, Taken};
 use super::pool::{Batch, Finished, SenderPool};
 use super::{BatchSink, Control, DispatchSettings, QueueReport, SendOutcome, Shared};
+use crate::one_shot::Reply;
 
 /// Poll period of the mailbox while items stream in (a batch or more per look).
 const STREAM_POLL: Duration = Duration::from_millis(1);
@@ -40,37 +39,25 @@ struct Round {
 struct Waiter {
     mark: u64,
     deadline: Instant,
-    reply: Sender<()>,
+    reply: Reply<()>,
 }
 
 struct Closing {
     deadline: Instant,
-    replies: Vec<Sender<QueueReport>>,
-}
-
-enum Event<S: BatchSink> {
-    Control(Option<Control>),
-    Finished(Finished<S>),
-    /// Woken by the doorbell or a timer, or items are waiting: take in the mailbox.
-    Wake,
-}
-
-/// The worker's receiving ends: items, flush/close requests, and the doorbell callers ring
-/// when the mailbox reaches the length the worker asked to be woken at.
-pub(super) struct Inbox<S: BatchSink> {
-    pub(super) mailbox: Arc<Mailbox<S>>,
-    pub(super) control: Receiver<Control>,
-    pub(super) doorbell: Receiver<()>,
+    replies: Vec<Reply<QueueReport>>,
 }
 
 pub(super) struct Worker<S: BatchSink> {
     settings: DispatchSettings,
     shared: Arc<Shared>,
-    inbox: Inbox<S>,
-    control_open: bool,
+    /// Items, flush and close requests, finished batches; the worker sleeps on it.
+    mailbox: Arc<Mailbox<S>>,
+    /// Whether the dispatcher handle is still there.
+    handle_alive: bool,
     pool: SenderPool<S>,
     /// Buffers swapped with the mailbox's on every take.
     spare: Taken<S>,
+    messages: Messages<S>,
     queue: VecDeque<Queued<S>>,
     last_seq: u64,
     /// First sequence number of each batch in flight.
@@ -96,18 +83,24 @@ impl<S: BatchSink> Worker<S> {
     pub(super) fn new(
         settings: DispatchSettings,
         shared: Arc<Shared>,
-        inbox: Inbox<S>,
+        mailbox: Arc<Mailbox<S>>,
         sink: Arc<S>,
         sender_thread_name: String,
     ) -> Self {
-        let pool = SenderPool::new(sink, sender_thread_name, settings.max_in_flight);
+        let pool = SenderPool::new(
+            sink,
+            sender_thread_name,
+            settings.max_in_flight,
+            mailbox.clone(),
+        );
         Worker {
             settings,
             shared,
-            inbox,
-            control_open: true,
+            mailbox,
+            handle_alive: true,
             pool,
             spare: Taken::new(),
+            messages: Messages::new(),
             queue: VecDeque::new(),
             last_seq: 0,
             in_flight: Vec::new(),
@@ -134,44 +127,23 @@ impl<S: BatchSink> Worker<S> {
                 self.finish(timed_out);
                 return;
             }
-            let event = self.next_event(now);
-            self.handle(event);
+            self.sleep(now);
+            self.handle_messages();
         }
     }
 
-    /// Sleeps until a control message, a finished send, the doorbell or the next timer.
-    /// Callers ring only at the mailbox length published with `sleep_until`, so a steady
-    /// stream of items costs them no system call.
-    fn next_event(&self, now: Instant) -> Event<S> {
-        if self.inbox.mailbox.sleep_until(self.ring_threshold()) {
-            return Event::Wake;
-        }
+    /// Sleeps until a message (a request or a finished send), enough items, or the next
+    /// timer. Callers wake the worker only at the mailbox length it publishes here, so a
+    /// steady stream of items costs them no system call.
+    fn sleep(&mut self, now: Instant) {
         let mut timeout = self
             .next_wake()
             .map_or(IDLE_WAKE, |wake| wake.saturating_duration_since(now));
         if self.streaming {
             timeout = timeout.min(STREAM_POLL);
         }
-        self.wait(timeout).unwrap_or(Event::Wake)
-    }
-
-    /// One blocking wait; `None` when `timeout` passed without a message.
-    fn wait(&self, timeout: Duration) -> Option<Event<S>> {
-        let never_control = crossbeam_channel::never();
-        let control = if self.control_open {
-            &self.inbox.control
-        } else {
-            &never_control
-        };
-        crossbeam_channel::select! {
-            recv(control) -> message => Some(Event::Control(message.ok())),
-            recv(self.pool.results_rx) -> finished => Some(match finished {
-                Ok(finished) => Event::Finished(finished),
-                Err(_) => Event::Wake,
-            }),
-            recv(self.inbox.doorbell) -> _ => Some(Event::Wake),
-            default(timeout) => None,
-        }
+        self.mailbox
+            .wait(self.ring_threshold(), timeout, &mut self.messages);
     }
 
     /// The mailbox length at which the worker wants to be woken: 1 when nothing is
@@ -195,16 +167,25 @@ impl<S: BatchSink> Worker<S> {
             .max(1)
     }
 
-    fn handle(&mut self, event: Event<S>) {
+    /// Handles what [`sleep`](Self::sleep) took from the mailbox, then takes in the items.
+    fn handle_messages(&mut self) {
         let now = Instant::now();
-        match event {
-            Event::Control(Some(message)) => self.on_control(message, now),
-            Event::Control(None) => {
-                self.control_open = false;
-                self.begin_close(now + DROP_CLOSE_BUDGET, None, now);
-            }
-            Event::Finished(finished) => self.on_finished(finished, now),
-            Event::Wake => {}
+        let mut finished = std::mem::take(&mut self.messages.finished);
+        for batch in finished.drain(..) {
+            self.on_finished(batch, now);
+        }
+        self.messages.finished = finished;
+        let mut controls = std::mem::take(&mut self.messages.controls);
+        for control in controls.drain(..) {
+            self.on_control(control, now);
+        }
+        self.messages.controls = controls;
+        if std::mem::take(&mut self.messages.flush_requested) {
+            self.on_control(Control::Flush { reply: None }, now);
+        }
+        if std::mem::take(&mut self.messages.hung_up) && self.handle_alive {
+            self.handle_alive = false;
+            self.begin_close(now + DROP_CLOSE_BUDGET, None, now);
         }
         let taken = self.drain(now);
         self.note_arrivals(taken, now);
@@ -246,7 +227,7 @@ impl<S: BatchSink> Worker<S> {
     /// items there were.
     fn drain(&mut self, now: Instant) -> usize {
         let mut taken = std::mem::replace(&mut self.spare, Taken::new());
-        self.inbox.mailbox.take_all(&mut taken);
+        self.mailbox.take_all(&mut taken);
         let mut count = 0;
         taken.drain(|target, item| {
             count += 1;
@@ -295,7 +276,7 @@ impl<S: BatchSink> Worker<S> {
         }
     }
 
-    fn begin_close(&mut self, deadline: Instant, reply: Option<Sender<QueueReport>>, now: Instant) {
+    fn begin_close(&mut self, deadline: Instant, reply: Option<Reply<QueueReport>>, now: Instant) {
         self.drain(now);
         let mark = self.last_seq;
         self.start_round(mark);
@@ -557,13 +538,9 @@ impl<S: BatchSink> Worker<S> {
             }
         }
         let lowest = self.lowest_unsettled_seq();
-        self.waiters.retain(|waiter| {
-            if waiter.mark < lowest {
-                let _ = waiter.reply.try_send(());
-                return false;
-            }
-            true
-        });
+        for waiter in self.waiters.extract_if(.., |waiter| waiter.mark < lowest) {
+            waiter.reply.send(());
+        }
     }
 
     fn busy_up_to(&self, mark: u64) -> bool {
@@ -598,7 +575,7 @@ impl<S: BatchSink> Worker<S> {
         self.shared.closed.store(true, Ordering::Release);
         // Shut before counting: a push that still got in is counted below, later ones are
         // refused.
-        self.inbox.mailbox.shut();
+        self.mailbox.shut();
         let undelivered = self.shared.counters.give_up_all();
         let kind = &self.shared.kind;
         if undelivered > 0 {
@@ -617,7 +594,7 @@ impl<S: BatchSink> Worker<S> {
             .into_iter()
             .flat_map(|closing| closing.replies)
         {
-            let _ = reply.try_send(report);
+            reply.send(report);
         }
     }
 }
