@@ -190,7 +190,9 @@ impl ClientBuilder {
     }
 
     /// Sends the client's HTTP requests through this transport instead of the built-in one
-    /// (a [`UreqTransport`] with default settings).
+    /// (a [`UreqTransport`] with default settings). Without the `rustls` feature of
+    /// optimizely-fx, the built-in one speaks plain HTTP only: HTTPS then needs a transport
+    /// of your own.
     pub fn http_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
         self.transport = Some(transport);
         self
@@ -216,7 +218,7 @@ impl ClientBuilder {
                 None => store.set_fixed(config),
             }
         }
-        let transport = self.shared_transport();
+        let transport = self.shared_transport(store.current().as_deref());
         let segments = self.segments_manager(&store, Arc::clone(&transport));
         let odp_events = self.odp_event_manager(&store, Arc::clone(&transport));
         let events = self.event_manager(&store, Arc::clone(&transport));
@@ -255,11 +257,62 @@ impl ClientBuilder {
     }
 
     /// The one transport every network user of the client shares: the builder's, or a default
-    /// [`UreqTransport`].
-    fn shared_transport(&self) -> Arc<dyn HttpTransport> {
-        self.transport
-            .clone()
-            .unwrap_or_else(|| Arc::new(DefaultTransport::default()))
+    /// [`UreqTransport`]. `initial` is the datafile given to the builder, if any.
+    fn shared_transport(&self, initial: Option<&ProjectConfig>) -> Arc<dyn HttpTransport> {
+        match &self.transport {
+            Some(transport) => Arc::clone(transport),
+            None => {
+                if !cfg!(feature = "rustls") {
+                    self.warn_about_https_without_rustls(initial);
+                }
+                Arc::new(DefaultTransport::default())
+            }
+        }
+    }
+
+    /// Tells at build time, rather than at the first failed request, that the default
+    /// transport (built without TLS) will be asked for HTTPS. Names the settings, never their
+    /// URLs: the datafile URL carries the SDK key.
+    fn warn_about_https_without_rustls(&self, initial: Option<&ProjectConfig>) {
+        let settings = self.https_settings(initial);
+        if settings.is_empty() {
+            return;
+        }
+        log::warn!(
+            "optimizely-fx is built without its `rustls` feature, so its built-in HTTP transport \
+             cannot send HTTPS requests, yet these settings use https: {}. Those requests will \
+             fail: enable the `rustls` feature of optimizely-fx, or give \
+             `ClientBuilder::http_transport` a transport that speaks HTTPS.",
+            settings.join(", ")
+        );
+    }
+
+    /// The settings known at build time whose requests would go to an https URL.
+    fn https_settings(&self, initial: Option<&ProjectConfig>) -> Vec<&'static str> {
+        let datafile = self.sdk_key.is_some() && is_https(self.url_template_in_use());
+        // Without an endpoint of their own, events go to the region's logx URL, always https.
+        let events = self.events.endpoint.as_deref().is_none_or(is_https);
+        let odp = !self.odp_disabled
+            && initial
+                .and_then(ProjectConfig::odp)
+                .is_some_and(|odp| is_https(&odp.host));
+        [
+            (datafile, "the datafile URL (`datafile_url_template`)"),
+            (events, "the event endpoint (`event_endpoint`)"),
+            (odp, "the ODP host of the datafile"),
+        ]
+        .into_iter()
+        .filter_map(|(https, setting)| https.then_some(setting))
+        .collect()
+    }
+
+    /// The datafile URL template in use: the one set, or the default for the access mode.
+    fn url_template_in_use(&self) -> &str {
+        let default_template = match self.access_token {
+            Some(_) => DEFAULT_AUTH_URL_TEMPLATE,
+            None => DEFAULT_URL_TEMPLATE,
+        };
+        self.url_template.as_deref().unwrap_or(default_template)
     }
 
     fn spawn_poller(
@@ -273,19 +326,20 @@ impl ClientBuilder {
     }
 
     fn poller_settings(&self, sdk_key: &str) -> PollerSettings {
-        let default_template = match self.access_token {
-            Some(_) => DEFAULT_AUTH_URL_TEMPLATE,
-            None => DEFAULT_URL_TEMPLATE,
-        };
-        let template = self.url_template.as_deref().unwrap_or(default_template);
         PollerSettings {
-            url: datafile_url(template, sdk_key),
+            url: datafile_url(self.url_template_in_use(), sdk_key),
             access_token: self.access_token.clone(),
             schedule: polling_schedule(self.polling_interval),
             default_interval: DEFAULT_POLLING_INTERVAL,
             request_timeout: self.request_timeout,
         }
     }
+}
+
+/// Whether `url` has the `https` scheme (in any case).
+fn is_https(url: &str) -> bool {
+    url.split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("https"))
 }
 
 fn polling_schedule(interval: Duration) -> PollingSchedule {

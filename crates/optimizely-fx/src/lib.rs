@@ -50,6 +50,17 @@
 //!
 //! Logging goes through the [`log`](https://docs.rs/log) facade. Secrets (the datafile access
 //! token, the ODP public key) never appear in logs, `Debug` output or error messages.
+//!
+//! # Cargo features
+//!
+//! * `rustls` (default): HTTPS for the built-in [`UreqTransport`](http::UreqTransport), through
+//!   rustls with the ring provider and the webpki root certificates. Turn it off
+//!   (`default-features = false`) when the client talks only to plain-`http` URLs, such as a
+//!   local relay, or sends through your own [`HttpTransport`](http::HttpTransport) (see
+//!   [`ClientBuilder::http_transport`]): the binary then carries no TLS code (about 1.5 MB
+//!   less in a release build). Without it the built-in transport refuses `https` URLs with
+//!   [`HttpError::InvalidUrl`](http::HttpError::InvalidUrl), and building a client that would
+//!   send to one through it logs a warning naming the setting.
 #![deny(missing_docs)]
 
 pub mod http;

@@ -213,7 +213,8 @@ pub enum HttpError {
     /// The server could not be reached (host not found, connection refused, TLS failure).
     #[error("connection failed: {0}")]
     Connect(String),
-    /// The URL or a header could not be used to build a request.
+    /// The URL or a header could not be used to build a request. [`UreqTransport`] also
+    /// refuses `https` URLs this way when optimizely-fx is built without its `rustls` feature.
     #[error("invalid request: {0}")]
     InvalidUrl(String),
     /// The response body was larger than the configured limit.
@@ -269,7 +270,15 @@ impl Default for HttpSettings {
 /// Redirects followed by requests that carry no secret header.
 const MAX_REDIRECTS: u32 = 5;
 
-/// The default [`HttpTransport`], built on `ureq` (rustls, gzip).
+/// Why [`UreqTransport`] refuses an `https` request when built without TLS.
+const HTTPS_NEEDS_RUSTLS: &str =
+    "HTTPS needs the `rustls` feature of optimizely-fx, or a custom HttpTransport";
+
+/// The default [`HttpTransport`], built on `ureq` (gzip, and rustls for HTTPS).
+///
+/// HTTPS needs the `rustls` cargo feature (on by default). Without it the transport sends plain
+/// `http` requests only: it refuses an `https` URL before connecting, and a redirect to one,
+/// with an [`HttpError::InvalidUrl`] that says so.
 ///
 /// Connections are pooled. Every request has a resolve, connect and overall deadline; the
 /// response body is capped at [`HttpSettings::max_response_body`]; gzip responses are decoded.
@@ -326,6 +335,9 @@ impl UreqTransport {
                 "{}: not an absolute http(s) URL",
                 request.url()
             )));
+        }
+        if uri.scheme() == Some(&http::uri::Scheme::HTTPS) && !cfg!(feature = "rustls") {
+            return Err(https_needs_rustls());
         }
         let mut builder = http::Request::builder()
             .method(request.method().as_str())
@@ -423,11 +435,17 @@ fn map_error(err: ureq::Error, body_limit: usize) -> HttpError {
         ureq::Error::ConnectionFailed => HttpError::Connect("connection failed".to_owned()),
         ureq::Error::BadUri(uri) => HttpError::InvalidUrl(uri),
         ureq::Error::Io(io_err) => map_io_error(io_err),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => {
-            HttpError::Connect(err.to_string())
-        }
+        // Without TLS, ureq connects to the target of a redirect to https before refusing it.
+        ureq::Error::TlsRequired if !cfg!(feature = "rustls") => https_needs_rustls(),
+        ureq::Error::Tls(_) | ureq::Error::TlsRequired => HttpError::Connect(err.to_string()),
+        #[cfg(feature = "rustls")]
+        ureq::Error::Rustls(_) => HttpError::Connect(err.to_string()),
         other => HttpError::Transport(other.to_string()),
     }
+}
+
+fn https_needs_rustls() -> HttpError {
+    HttpError::InvalidUrl(HTTPS_NEEDS_RUSTLS.to_owned())
 }
 
 fn map_io_error(err: io::Error) -> HttpError {

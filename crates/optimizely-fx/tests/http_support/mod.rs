@@ -1,5 +1,6 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 built on `std::net`, able to misbehave on purpose
 //! (hang, close without answering, send huge or gzip bodies).
+#![allow(dead_code)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -77,12 +77,14 @@ pub fn plain_server(key: &str) -> DevServerHandle {
 }
 
 /// A builder fetching the datafile of [`SDK_KEY`] from `server`, sending every ODP event at
-/// once unless the caller changes that.
+/// once unless the caller changes that. Impression events go to `server` too, so no URL of the
+/// client is https (a build without the `rustls` feature would warn about one).
 pub fn builder(server: &DevServerHandle) -> ClientBuilder {
     Client::builder()
         .sdk_key(SDK_KEY)
         .datafile_url_template(server.datafile_url_template())
         .polling_interval(Duration::ZERO)
+        .event_endpoint(server.event_endpoint())
 }
 
 pub fn odp_requests(server: &DevServerHandle) -> Vec<optimizely_fx_devserver::RecordedRequest> {
