@@ -2,10 +2,11 @@
 //! conversion events.
 //!
 //! A [`Dispatcher`] owns a named worker thread fed by a mailbox bounded by an atomic count of
-//! accepted items (callers never block on the worker and do no I/O) and a separate small
-//! control channel for flush and close, so those never wait behind a full data queue. The worker
-//! groups items into batches (only items with an equal target, in order) and hands batches to
-//! a fixed-size pool of sender threads that call [`BatchSink::send`].
+//! accepted items (callers never block on the worker and do no I/O). Flush and close requests
+//! travel in the same mailbox outside that bound, so they never wait behind a full data
+//! queue. The worker groups items into batches (only items with an equal target, in order)
+//! and hands batches to a fixed-size pool of sender threads that call [`BatchSink::send`];
+//! they hand each finished batch back through the mailbox.
 //!
 //! Callers wake the worker only when it asked for it: for the first item into an empty queue
 //! and for the item that completes a batch. While items stream in at a batch or more per
