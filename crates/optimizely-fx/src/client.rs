@@ -20,6 +20,7 @@ use crate::http::{HttpError, HttpRequest, HttpResponse, HttpTransport, UreqTrans
 use crate::notification::{ConfigUpdate, ListenerId, NotificationType};
 use crate::odp::segments::{SegmentsManager, SegmentsSettings};
 use crate::odp::{OdpEventManager, OdpEventSettings};
+use crate::one_shot::deadline_after;
 use crate::readiness::ReadyFuture;
 
 /// Default time between two datafile fetches.
@@ -542,11 +543,8 @@ impl Client {
 
 impl ClientInner {
     fn close(&self, timeout: Duration) -> CloseReport {
-        let now = Instant::now();
         // A timeout too large for an Instant (e.g. Duration::MAX) means "a very long time".
-        let deadline = now
-            .checked_add(timeout)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        let deadline = deadline_after(Instant::now(), timeout);
         self.store.close();
         // Both queues flush at once; each close then waits within the one deadline.
         self.events.request_flush();

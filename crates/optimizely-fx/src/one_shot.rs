@@ -87,10 +87,11 @@ impl<T> Awaited<T> {
     pub(crate) fn wait_until(&self, deadline: Instant) -> Result<T, NoValue> {
         let mut state = self.0.lock();
         loop {
-            match std::mem::replace(&mut *state, State::Gone) {
-                State::Sent(value) => return Ok(value),
-                State::Gone => return Err(NoValue::Gone),
-                State::Empty => *state = State::Empty,
+            if !matches!(*state, State::Empty) {
+                return match std::mem::replace(&mut *state, State::Gone) {
+                    State::Sent(value) => Ok(value),
+                    State::Empty | State::Gone => Err(NoValue::Gone),
+                };
             }
             let now = Instant::now();
             if now >= deadline {

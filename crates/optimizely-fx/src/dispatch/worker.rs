@@ -52,8 +52,6 @@ pub(super) struct Worker<S: BatchSink> {
     shared: Arc<Shared>,
     /// Items, flush and close requests, finished batches; the worker sleeps on it.
     mailbox: Arc<Mailbox<S>>,
-    /// Whether the dispatcher handle is still there.
-    handle_alive: bool,
     pool: SenderPool<S>,
     /// Buffers swapped with the mailbox's on every take.
     spare: Taken<S>,
@@ -97,7 +95,6 @@ impl<S: BatchSink> Worker<S> {
             settings,
             shared,
             mailbox,
-            handle_alive: true,
             pool,
             spare: Taken::new(),
             messages: Messages::new(),
@@ -183,8 +180,8 @@ impl<S: BatchSink> Worker<S> {
         if std::mem::take(&mut self.messages.flush_requested) {
             self.on_control(Control::Flush { reply: None }, now);
         }
-        if std::mem::take(&mut self.messages.hung_up) && self.handle_alive {
-            self.handle_alive = false;
+        // Posted once, by the handle's drop.
+        if std::mem::take(&mut self.messages.hung_up) {
             self.begin_close(now + DROP_CLOSE_BUDGET, None, now);
         }
         let taken = self.drain(now);
