@@ -94,26 +94,15 @@ fn nth_node(value: &Value, n: usize) -> Option<&Value> {
         return Some(value);
     }
     let mut skipped = 1;
-    for child in children(value) {
-        let size = count_nodes(child);
-        if n < skipped + size {
-            return nth_node(child, n - skipped);
-        }
-        skipped += size;
-    }
-    None
+    let index = position(children(value), n, &mut skipped)?;
+    nth_node(children(value).nth(index)?, n - skipped)
 }
 
 /// Replaces the `n`th node below `value` (never `value` itself) with `replacement`, or removes
 /// it when there is none.
 fn edit_nth(value: &mut Value, n: usize, replacement: Option<Value>) {
     let mut skipped = 1;
-    let index = match &*value {
-        Value::Array(items) => position(items.iter(), n, &mut skipped),
-        Value::Object(map) => position(map.values(), n, &mut skipped),
-        _ => None,
-    };
-    let Some(index) = index else {
+    let Some(index) = position(children(value), n, &mut skipped) else {
         return;
     };
     if n == skipped {
