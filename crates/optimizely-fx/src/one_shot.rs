@@ -83,32 +83,26 @@ pub(crate) enum NoValue {
 pub(crate) struct Awaited<T>(Arc<Cell<T>>);
 
 impl<T> Awaited<T> {
-    /// Waits until the value arrives, the sending half is dropped, or `deadline` passes.
-    pub(crate) fn wait_until(&self, deadline: Instant) -> Result<T, NoValue> {
-        let mut state = self.0.lock();
-        loop {
-            if !matches!(*state, State::Empty) {
-                return match std::mem::replace(&mut *state, State::Gone) {
-                    State::Sent(value) => Ok(value),
-                    State::Empty | State::Gone => Err(NoValue::Gone),
-                };
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(NoValue::TimedOut);
-            }
-            state = self
-                .0
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+    /// Waits until the value arrives, the sending half is dropped, or `timeout` passes.
+    pub(crate) fn wait_for(&self, timeout: Duration) -> Result<T, NoValue> {
+        let state = self.0.lock();
+        let (mut state, _) = self
+            .0
+            .changed
+            .wait_timeout_while(state, timeout, |state| matches!(state, State::Empty))
+            .unwrap_or_else(PoisonError::into_inner);
+        if matches!(*state, State::Empty) {
+            return Err(NoValue::TimedOut);
+        }
+        match std::mem::replace(&mut *state, State::Gone) {
+            State::Sent(value) => Ok(value),
+            State::Empty | State::Gone => Err(NoValue::Gone),
         }
     }
 
-    /// [`wait_until`](Self::wait_until) `timeout` from now.
-    pub(crate) fn wait_for(&self, timeout: Duration) -> Result<T, NoValue> {
-        self.wait_until(deadline_after(Instant::now(), timeout))
+    /// [`wait_for`](Self::wait_for) until `deadline`.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Result<T, NoValue> {
+        self.wait_for(deadline.saturating_duration_since(Instant::now()))
     }
 }
 

@@ -13,11 +13,10 @@
 //! worker published while going to sleep.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::pool::Finished;
 use super::{BatchSink, Control, EnqueueError};
-use crate::one_shot::deadline_after;
 
 /// Flush (with a reply) and close requests the mailbox holds at most; they are few and the
 /// worker takes them at once.
@@ -258,21 +257,15 @@ impl<S: BatchSink> Mailbox<S> {
     /// `timeout` passed, then moves the messages into `into` (which must be empty).
     pub(super) fn wait(&self, ring_at: usize, timeout: Duration, into: &mut Messages<S>) {
         debug_assert!(into.is_empty());
-        let deadline = deadline_after(Instant::now(), timeout);
         let mut state = self.lock();
-        loop {
-            let items_due = ring_at != 0 && state.queued.items.len() >= ring_at;
-            let now = Instant::now();
-            if items_due || !state.messages.is_empty() || now >= deadline {
-                break;
-            }
-            state.ring_at = ring_at;
-            state = self
-                .wake
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        state.ring_at = ring_at;
+        let items_due = |state: &State<S>| ring_at != 0 && state.queued.items.len() >= ring_at;
+        let (mut state, _) = self
+            .wake
+            .wait_timeout_while(state, timeout, |state| {
+                !items_due(state) && state.messages.is_empty()
+            })
+            .unwrap_or_else(PoisonError::into_inner);
         state.ring_at = 0;
         into.take_from(&mut state.messages);
     }

@@ -64,19 +64,12 @@ impl<S: BatchSink> Jobs<S> {
 
     /// The next batch; `None` once the pool is gone.
     fn next(&self) -> Option<Batch<S>> {
-        let mut state = self.lock();
-        loop {
-            if let Some(batch) = state.batches.pop_front() {
-                return Some(batch);
-            }
-            if !state.open {
-                return None;
-            }
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        let state = self.lock();
+        let mut state = self
+            .ready
+            .wait_while(state, |state| state.batches.is_empty() && state.open)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.batches.pop_front()
     }
 
     fn close(&self) {
